@@ -1,0 +1,302 @@
+"""What every task's data module shares: load -> validate -> split -> tokenize once -> cache -> batch.
+
+A task subclass says how to validate its columns and how to tokenize an example; this class owns the
+cache, the validation/test carving, subsampling, the dataloaders and the exact-resume state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from datasets import Dataset, DatasetDict, load_from_disk
+from lightning.pytorch.trainer.states import TrainerFn
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase
+
+from src.data.batching import EvalBatchSampler, PadCollator, TrainBatchSampler
+from src.data.cache import build_once, cache_key, tokenizer_fingerprint
+from src.data.sources import BUILDERS, RawData, Reader, load_raw, source_identity
+from src.models.backbone import load_tokenizer
+from src.utils.log import get_logger
+
+log = get_logger(__name__)
+
+SPLITS = ("train", "validation", "test")
+COMMON_KEYS = {
+    "path", "revision", "val_size", "test_size", "max_samples", "max_length", "batch_size",
+    "eval_batch_size", "num_workers", "group_by_length", "pad_to_multiple_of",
+}  # fmt: skip
+
+
+def plain(cfg: Mapping | DictConfig | None) -> dict:
+    """Config as plain containers: checkpoints must load with torch.load(weights_only=True)."""
+    if cfg is None:
+        return {}
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg)
+
+
+class TokenizedDataModule(L.LightningDataModule):
+    """Base data module; subclasses set `task`, `task_keys`, `readers` and implement the hooks below."""
+
+    task: ClassVar[str]
+    task_keys: ClassVar[set[str]] = set()
+    readers: ClassVar[dict[str, Reader]] = {}
+    stratify: ClassVar[bool] = False  # carve validation/test keeping label proportions
+
+    def __init__(
+        self,
+        data: Mapping | DictConfig,
+        *,
+        tokenizer: str,
+        cache_dir: str,
+        seed: int = 42,
+        trust_remote_code: bool = False,
+        tokenizer_key: str = "model.tokenizer",
+    ) -> None:
+        super().__init__()
+        self.cfg = plain(data)
+        unknown = set(self.cfg) - COMMON_KEYS - self.task_keys
+        if unknown:
+            known = ", ".join(sorted(COMMON_KEYS | self.task_keys))
+            raise KeyError(f"Unknown config key(s) data.{', data.'.join(sorted(unknown))}. Known keys: {known}.")
+        self.tokenizer_name = tokenizer
+        self.tokenizer_key = tokenizer_key  # the config key named in errors about the tokenizer
+        self.cache_root = Path(cache_dir)
+        self.seed = seed
+        self.trust_remote_code = trust_remote_code
+        self.splits: DatasetDict | None = None
+        self.meta: dict[str, Any] = {}
+        self._resume: tuple[int, int] | None = None
+        self._prepared = False
+        # stored in checkpoints (plain containers): eval.py rebuilds the same data from them
+        self.save_hyperparameters({"data": self.cfg, "seed": seed, "tokenizer": tokenizer}, logger=False)
+
+    # ------------------------------------------------------------------ task hooks
+    def validate(self, raw: RawData) -> tuple[DatasetDict, list[str]]:
+        """Check columns/values of every split, raise naming split, file, row and value; return the
+        splits in canonical form (ids for labels) and the label names."""
+        raise NotImplementedError
+
+    def tokenize(self, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
+        """Tokenized split with at least `input_ids`, `labels`, `length` (tokens kept) and `truncated`."""
+        raise NotImplementedError
+
+    def tokenizer_kwargs(self) -> dict:
+        return {}
+
+    # ------------------------------------------------------------------ preparation
+    @cached_property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return load_tokenizer(
+            self.tokenizer_name,
+            trust_remote_code=self.trust_remote_code,
+            key=self.tokenizer_key,
+            **self.tokenizer_kwargs(),
+        )
+
+    @cached_property
+    def max_length(self) -> int:
+        wanted = int(self.cfg["max_length"])
+        limit = self.tokenizer.model_max_length
+        if limit and limit < wanted:
+            log.warning("data.max_length=%d exceeds the tokenizer's limit %d: using %d.", wanted, limit, limit)
+            return int(limit)
+        return wanted
+
+    @cached_property
+    def cache_path(self) -> Path:
+        suffixes = [*BUILDERS, *self.readers]
+        parts = {
+            "task": self.task,
+            "source": source_identity(self.cfg["path"], self.cfg.get("revision"), suffixes),
+            "tokenizer": tokenizer_fingerprint(self.tokenizer),
+            "max_length": self.max_length,
+            "seed": self.seed,
+            **{k: v for k, v in self.cfg.items() if k not in {"batch_size", "eval_batch_size", "num_workers",
+                                                             "group_by_length", "pad_to_multiple_of"}},
+        }  # fmt: skip
+        return self.cache_root / self.task / cache_key(parts)
+
+    def prepare_data(self) -> None:
+        """Validate and tokenize once; later runs (and other ranks) reuse the cached result."""
+        if self._prepared:
+            return
+        self._prepared = True
+        with build_once(self.cache_path) as tmp:
+            if tmp is None:
+                log.info("Using tokenized cache %s", self.cache_path)
+                return
+            log.info("Tokenizing %s with %s (max_length=%d) into %s",
+                     self.cfg["path"], self.tokenizer_name, self.max_length, self.cache_path)  # fmt: skip
+            splits, label_names = self.validate(load_raw(self.cfg["path"], revision=self.cfg.get("revision"),
+                                                         readers=self.readers))  # fmt: skip
+            splits = self._carve_and_sample(splits)
+            tokenized, stats = DatasetDict(), {}
+            for name, split in splits.items():
+                start = time.perf_counter()
+                tokenized[name] = self.tokenize(split, self.tokenizer, self.max_length)
+                stats[name] = self._stats(tokenized[name])
+                log.info("Tokenized %s: %d rows in %.1f s", name, len(split), time.perf_counter() - start)
+            tokenized.save_to_disk(str(tmp / "data"))
+            meta = {"label_names": label_names, "splits": stats, "tokenizer": self.tokenizer_name,
+                    "max_length": self.max_length, "data": self.cfg}  # fmt: skip
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        self._report(meta)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is not None:
+            return
+        if not self.cache_path.exists():  # Lightning runs prepare_data on local rank 0 only
+            self.prepare_data()
+        self.splits = load_from_disk(str(self.cache_path / "data"))
+        self.meta = json.loads((self.cache_path / "meta.json").read_text())
+
+    @property
+    def label_names(self) -> list[str]:
+        if not self.meta:
+            raise RuntimeError("call setup() before reading label_names")
+        return list(self.meta["label_names"])
+
+    def _carve_and_sample(self, splits: DatasetDict) -> DatasetDict:
+        if "train" not in splits:
+            raise ValueError(f"data.path={self.cfg['path']!r} has no train split (found {sorted(splits)}).")
+        splits = DatasetDict({k: v for k, v in splits.items() if k in SPLITS})
+        for name, size_key in (("test", "test_size"), ("validation", "val_size")):
+            if name not in splits:
+                size = self.cfg[size_key]
+                parts = self._train_test_split(splits["train"], test_size=size, key=f"data.{size_key}")
+                splits["train"], splits[name] = parts["train"], parts["test"]
+                log.info("No %s split in the data: carved %d rows from train (data.%s=%s, seed %d).",
+                         name, len(splits[name]), size_key, size, self.seed)  # fmt: skip
+        for name, limit in (self.cfg.get("max_samples") or {}).items():
+            if name not in SPLITS:
+                raise KeyError(f"data.max_samples.{name}: unknown split; use train, validation or test.")
+            if limit is not None and limit < len(splits[name]):
+                sample = self._train_test_split(splits[name], train_size=limit, key=f"data.max_samples.{name}")
+                splits[name] = sample["train"]
+        return DatasetDict({k: splits[k] for k in SPLITS})
+
+    def _train_test_split(self, ds: Dataset, *, key: str, **size: float | int) -> DatasetDict:
+        """Seeded split (stratified by label for classification); size: train_size= or test_size=,
+        a row count (>= 1) or a fraction."""
+        ((which, value),) = size.items()
+        n = int(value if value >= 1 else math.ceil(value * len(ds)))
+        if not 0 < n < len(ds):
+            raise ValueError(f"{key}={value} must leave rows on both sides of the split ({len(ds)} rows).")
+        stratify = {"stratify_by_column": "labels"} if self.stratify else {}
+        return ds.train_test_split(seed=self.seed, **{which: n}, **stratify)
+
+    def _stats(self, split: Dataset) -> dict:
+        lengths = torch.tensor(split["length"], dtype=torch.float)
+        return {
+            "rows": len(split),
+            "truncated": int(sum(split["truncated"])),
+            "tokens_mean": round(lengths.mean().item(), 1) if len(split) else 0.0,
+            "tokens_max": int(lengths.max().item()) if len(split) else 0,
+        }
+
+    def _report(self, meta: dict) -> None:
+        for name, s in meta["splits"].items():
+            if s["truncated"]:
+                log.warning("%s: %d of %d rows were longer than max_length=%d and were truncated.",
+                            name, s["truncated"], s["rows"], meta["max_length"])  # fmt: skip
+        log.info("Splits: %s", ", ".join(f"{k} {v['rows']}" for k, v in meta["splits"].items()))
+
+    # ------------------------------------------------------------------ batches
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _loader(self, split: str, batch_sampler) -> DataLoader:
+        ds = self.splits[split].select_columns(["input_ids", "labels"])
+        workers = int(self.cfg.get("num_workers") or 0)
+        return DataLoader(
+            ds,
+            batch_sampler=batch_sampler,
+            collate_fn=PadCollator(self.tokenizer.pad_token_id, self.cfg.get("pad_to_multiple_of")),
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            # a private generator: creating iterators must not consume the global RNG (exact resume)
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def train_sampler(self) -> TrainBatchSampler:
+        rank, world = self._rank_world()
+        return TrainBatchSampler(
+            self.splits["train"]["length"],
+            int(self.cfg["batch_size"]),
+            seed=self.seed,
+            group_by_length=bool(self.cfg.get("group_by_length", True)),
+            rank=rank,
+            world_size=world,
+        )
+
+    def batches_per_epoch(self) -> int:
+        """Training batches per epoch on this rank (what the LR schedule is sized from)."""
+        return len(self.train_sampler())
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = self.train_sampler()
+        if self._resume is not None:  # set by load_state_dict when resuming from a checkpoint
+            sampler.resume(*self._resume)
+            self._resume = None
+        return self._loader("train", sampler)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        rank, world = self._rank_world()
+        size = int(self.cfg.get("eval_batch_size") or self.cfg["batch_size"])
+        return self._loader(split, EvalBatchSampler(self.splits[split]["length"], size, rank=rank, world_size=world))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("validation")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    # ------------------------------------------------------------------ exact resume
+    def state_dict(self) -> dict[str, int]:
+        """Where the training loop stands, saved in every checkpoint."""
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != TrainerFn.FITTING:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        if done >= trainer.num_training_batches:  # epoch finished: resume at the next one
+            return {"epoch": trainer.current_epoch + 1, "batches_done": 0}
+        return {"epoch": trainer.current_epoch, "batches_done": done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = (int(state["epoch"]), int(state["batches_done"]))
+
+    # ------------------------------------------------------------------ loss weights
+    def class_weights(self, spec: str | list[float] | None) -> list[float] | None:
+        """`model.class_weights`: null, `balanced` (n / (k * count_c) over train labels) or explicit weights."""
+        if spec is None:
+            return None
+        k = len(self.label_names)
+        if spec == "balanced":
+            labels = torch.tensor(self._flat_train_labels())
+            counts = torch.bincount(labels[labels >= 0], minlength=k).float()
+            if (counts == 0).any():
+                missing = [self.label_names[i] for i in torch.nonzero(counts == 0).flatten().tolist()]
+                raise ValueError(f"model.class_weights=balanced: labels {missing} never occur in train.")
+            return (counts.sum() / (k * counts)).tolist()
+        weights = [float(w) for w in spec]
+        if len(weights) != k:
+            raise ValueError(f"model.class_weights has {len(weights)} values; the labels are {self.label_names}.")
+        return weights
+
+    def _flat_train_labels(self) -> list[int]:
+        labels = self.splits["train"]["labels"]
+        return [x for row in labels for x in row] if labels and isinstance(labels[0], list) else list(labels)

@@ -1,0 +1,101 @@
+"""Loading encoders and their tokenizers from a hub id or a local directory, safely and with clear errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from src.utils.hub import ensure_hub_or_offline, looks_like_hub_id, missing_resource_message
+from src.utils.log import get_logger
+
+log = get_logger(__name__)
+
+
+def _check_source(name: str, key: str) -> None:
+    """Local dirs load as they are; hub ids need the hub or the cache (probe first: fail in seconds)."""
+    if os.path.isdir(name):
+        return
+    if not looks_like_hub_id(name) or os.path.exists(name):
+        raise FileNotFoundError(
+            f"{key}={name!r} is neither a directory nor a hub id. Fix: pass a directory holding config.json "
+            "and the weights/tokenizer files, or a hub id such as distilbert-base-uncased."
+        )
+    ensure_hub_or_offline()
+
+
+def load_tokenizer(
+    name: str,
+    *,
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    key: str = "model.tokenizer",
+    **kwargs,
+) -> PreTrainedTokenizerBase:
+    """The backbone's fast tokenizer (slow tokenizers are refused: batched tokenization needs the fast one)."""
+    _check_source(name, key)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            name, trust_remote_code=trust_remote_code, revision=revision, **kwargs
+        )
+    except OSError as err:
+        if os.path.isdir(name):
+            raise OSError(f"{key}={name!r}: could not load a tokenizer from this directory: {err}") from err
+        raise OSError(missing_resource_message("Tokenizer", key, name, "/path/to/model_dir")) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise TypeError(f"{key}={name!r} has no fast tokenizer (tokenizer.json); this template needs one.")
+    return tokenizer
+
+
+def load_model(
+    auto_class: type,
+    name: str,
+    *,
+    label_names: Sequence[str],
+    config_dict: dict | None = None,
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    attn_implementation: str | None = "sdpa",
+) -> PreTrainedModel:
+    """An ``AutoModelFor*`` with our label names, in train mode.
+
+    With `config_dict` (stored in our checkpoints) the architecture is built from it and no pretrained
+    weights are downloaded: the checkpoint supplies them.
+    """
+    labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names))}
+    labels["label2id"] = {n: i for i, n in labels["id2label"].items()}
+    if config_dict is not None:
+        config = AutoConfig.for_model(**{**config_dict, **labels})
+        model = auto_class.from_config(
+            config, trust_remote_code=trust_remote_code, attn_implementation=attn_implementation
+        )
+    else:
+        _check_source(name, "model.pretrained")
+        try:
+            model = auto_class.from_pretrained(
+                name,
+                trust_remote_code=trust_remote_code,
+                revision=revision,
+                attn_implementation=attn_implementation,
+                **labels,
+            )
+        except OSError as err:
+            if os.path.isdir(name):
+                raise OSError(f"model.pretrained={name!r}: could not load a model from this directory: {err}") from err
+            raise OSError(missing_resource_message("Model", "model.pretrained", name, "/path/to/model_dir")) from None
+    model.train()  # from_pretrained returns eval mode: dropout would silently be off during training
+    return model
+
+
+def freeze_encoder(model: PreTrainedModel) -> int:
+    """Freeze embeddings and transformer layers; the task head (and BERT's pooler, part of its head) train.
+
+    Returns the number of trainable parameters left.
+    """
+    for name, param in model.base_model.named_parameters():
+        param.requires_grad = "pooler" in name
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    log.info("Frozen encoder: %s of %s parameters train (the classification head).", f"{trainable:,}", f"{total:,}")
+    return trainable

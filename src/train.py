@@ -1,0 +1,98 @@
+"""Fine-tune a transformer encoder, test the best checkpoint, export it for `transformers.pipeline`.
+
+python src/train.py                                  # IMDB sentiment with DistilBERT
+python src/train.py model=bert trainer=gpu precision=bf16-mixed
+python src/train.py data.path=../shared/data/imdb model.pretrained=/models/minilm   # fully offline
+python src/train.py experiment=demo                  # tiny offline demo (`make demo` builds its assets)
+python src/train.py hydra.run.dir=<run dir> ckpt_path=last                          # resume a run
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `src` importable without `pip install -e .`
+os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from src.data.base import plain
+from src.tasks import get_task
+from src.utils.checkpoints import best_checkpoint, export_huggingface, read_checkpoint, resolve_ckpt_path
+from src.utils.instantiate import instantiate_group
+from src.utils.log import get_logger, quiet_libraries
+from src.utils.report import flat_config, format_table, scalars
+from src.utils.wrap import task_wrapper
+
+log = get_logger("train")
+
+
+@task_wrapper
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit (or resume), test the best checkpoint, export it; returns every logged metric."""
+    quiet_libraries()
+    output_dir = Path(cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)  # fail before any work
+    L.seed_everything(cfg.seed, workers=True)
+
+    DataModule, Module = get_task(cfg.task.name)
+    datamodule = DataModule(
+        cfg.data,
+        tokenizer=cfg.model.tokenizer or cfg.model.pretrained,
+        cache_dir=cfg.paths.cache_dir,
+        seed=cfg.seed,
+        trust_remote_code=cfg.model.trust_remote_code,
+        tokenizer_key="model.tokenizer" if cfg.model.tokenizer else "model.pretrained",
+    )
+    datamodule.prepare_data()  # validate + tokenize once (cached); errors surface before the model loads
+    datamodule.setup("fit")  # the label names size the classification head
+    module = Module(
+        model=plain(cfg.model),
+        label_names=datamodule.label_names,
+        class_weights=datamodule.class_weights(cfg.model.get("class_weights")),
+    )
+
+    trainer = L.Trainer(
+        **cfg.trainer,
+        logger=instantiate_group(cfg.get("logger")) or False,
+        callbacks=instantiate_group(cfg.get("callbacks")),
+    )
+    for logger in trainer.loggers:
+        logger.log_hyperparams(flat_config(cfg))
+
+    metrics: dict[str, float] = {}
+    if cfg.train:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        metrics.update(scalars(trainer.callback_metrics))
+    best = best_checkpoint(trainer)
+    if cfg.test:
+        # with a checkpoint, test() loads its weights into `module`: what we export below is what was tested
+        trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
+        metrics.update(scalars(trainer.callback_metrics))
+    elif best:
+        module.load_state_dict(read_checkpoint(best)["state_dict"])
+
+    summary: dict[str, object] = {"output dir": output_dir, "checkpoint": best or "none (weights in memory)"}
+    if cfg.export and trainer.is_global_zero:
+        summary["hf model"] = export_huggingface(module.model, datamodule.tokenizer, output_dir / "hf_model")
+    summary.update({k: v for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/"))})
+    if trainer.is_global_zero:
+        print(format_table(f"{cfg.task.name} run summary", summary))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns `optimized_metric` for sweepers."""
+    metrics = train(cfg)
+    return metrics.get(cfg.get("optimized_metric"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Small helpers to show and log results."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+
+def scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Metrics as plain floats (tensors from trainer.callback_metrics included)."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            out[key] = float(value.item())
+        elif isinstance(value, (int, float)):
+            out[key] = float(value)
+    return out
+
+
+def flat_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as one level of dotted keys (what W&B/TensorBoard show best)."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            out[prefix[:-1]] = node if isinstance(node, (int, float, str, bool)) or node is None else str(node)
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return out
+
+
+def format_table(title: str, rows: Mapping[str, Any]) -> str:
+    """Two-column text table; floats with 4 decimals."""
+    cells = [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in rows.items()]
+    width = max((len(k) for k, _ in cells), default=0)
+    rule = "-" * max(len(title), width + 2 + max((len(v) for _, v in cells), default=0))
+    return "\n".join([title, rule, *(f"{k.ljust(width)}  {v}" for k, v in cells), rule])

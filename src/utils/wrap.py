@@ -1,0 +1,37 @@
+"""The wrapper every entry point runs in: a failure is logged with its run directory, loggers are closed."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig
+
+from src.utils.log import get_logger
+
+log = get_logger(__name__)
+
+
+def close_loggers() -> None:
+    """Finish the W&B run if one is open (also after a crash: otherwise its files stay incomplete)."""
+    try:
+        import wandb
+    except ImportError:
+        return
+    if wandb.run is not None:
+        wandb.finish()
+
+
+def task_wrapper(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    @functools.wraps(fn)
+    def wrapped(cfg: DictConfig) -> Any:
+        try:
+            return fn(cfg)
+        except Exception:
+            log.exception("Run failed; its outputs are in %s", cfg.paths.get("output_dir", "?"))
+            raise
+        finally:
+            close_loggers()
+
+    return wrapped

@@ -1,0 +1,82 @@
+"""Shared fixtures: tiny local backbones and synthetic data, an offline environment, CLI/compose helpers.
+
+Nothing here touches the network: HF_HUB_OFFLINE and WANDB_MODE are set before any library is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["WANDB_MODE"] = "offline"
+os.environ["PROJECT_ROOT"] = str(ROOT)
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tokenized-data cache of the test session, away from the user's .cache/."""
+    os.environ["ENCODER_FT_CACHE"] = str(tmp_path_factory.mktemp("token-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random bert / distilbert / roberta backbones with tokenizers trained on the synthetic corpus."""
+    from src.utils.synthetic import build_tiny_backbone
+
+    root = tmp_path_factory.mktemp("tiny")
+    return {kind: build_tiny_backbone(kind, root / kind) for kind in ("bert", "distilbert", "roberta")}
+
+
+@pytest.fixture(scope="session")
+def sentiment_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from src.utils.synthetic import write_sentiment_data
+
+    return write_sentiment_data(tmp_path_factory.mktemp("sentiment"), n_train=600, n_test=200)
+
+
+def tiny_overrides(model_dir: Path, data_dir: Path, *extra: str) -> list[str]:
+    """Overrides for a quick CPU run of the sentiment task on tiny assets."""
+    return [
+        "model=bert",
+        f"model.pretrained={model_dir}",
+        f"data.path={data_dir}",
+        "data.max_length=128",
+        "data.batch_size=32",
+        "data.num_workers=0",
+        "trainer=cpu",
+        "logger=none",
+        "model.optimizer.lr=2e-3",
+        *extra,
+    ]
+
+
+def compose_config(overrides: list[str], config_name: str = "train", output_dir: Path | None = None):
+    """Compose the real config files as the CLI would (without running Hydra's app machinery)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        extra = [f"paths.output_dir={output_dir}"] if output_dir is not None else []
+        return compose(config_name=config_name, overrides=[*overrides, *extra])
+
+
+def run_cli(script: str, *overrides: str, expect_ok: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `python src/<script>.py overrides...` as a user would, from the repository root."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        [sys.executable, f"src/{script}.py", *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if expect_ok and proc.returncode != 0:
+        raise AssertionError(f"{script}.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc

@@ -1,0 +1,37 @@
+"""Test-only callbacks, injected into real CLI runs with `+callbacks.<name>._target_=tests.helpers...`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+
+class InterruptedForTest(RuntimeError):
+    pass
+
+
+class LossRecorder(L.Callback):
+    """Appends every optimizer step's loss (and each validation loss) to a JSON-lines file; optionally
+    interrupts training at the start of the step after `stop_at_step` (after that step's checkpoint)."""
+
+    def __init__(self, path: str, stop_at_step: int | None = None) -> None:
+        self.path = Path(path)
+        self.stop_at_step = stop_at_step
+
+    def _write(self, record: dict) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.stop_at_step is not None and trainer.global_step == self.stop_at_step:
+            raise InterruptedForTest(f"interrupted at step {trainer.global_step}")
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, *args: Any) -> None:
+        self._write({"step": trainer.global_step, "loss": float(outputs["loss"])})
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._write({"step": trainer.global_step, "val_loss": float(trainer.callback_metrics["val/loss"])})

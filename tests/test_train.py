@@ -1,0 +1,141 @@
+"""End-to-end runs of src/train.py and src/eval.py on tiny local models (real CLI where it matters)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import compose_config, run_cli, tiny_overrides
+
+
+def summary_value(stdout: str, key: str) -> float:
+    """A metric from the summary table the entry points print."""
+    match = re.search(rf"^{re.escape(key)}\s+([0-9.]+)$", stdout, flags=re.MULTILINE)
+    assert match, f"{key} not in output:\n{stdout[-2000:]}"
+    return float(match.group(1))
+
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert", "roberta"])
+def test_fast_dev_run_each_backbone(kind: str, tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    from src.train import train
+
+    cfg = compose_config(tiny_overrides(tiny[kind], sentiment_dir, "debug=fdr"), output_dir=tmp_path)
+    metrics = train(cfg)
+    assert {"test/acc", "test/f1", "test/auroc", "test/loss"} <= set(metrics)
+    config = json.loads((tmp_path / "hf_model" / "config.json").read_text())
+    assert config["id2label"] == {"0": "neg", "1": "pos"}
+    assert (tmp_path / "hf_model" / "model.safetensors").is_file()
+
+
+def test_train_learns_exports_and_eval_reproduces(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    """A short real run is clearly above chance; eval of its checkpoint and the exported pipeline agree with it."""
+    from transformers import pipeline
+
+    run = tmp_path / "run"
+    proc = run_cli(
+        "train", *tiny_overrides(tiny["bert"], sentiment_dir, "trainer.max_epochs=6", f"hydra.run.dir={run}")
+    )
+    test_acc = summary_value(proc.stdout, "test/acc")
+    assert test_acc > 0.8, proc.stdout[-2000:]  # chance is 0.5; labels carry 5% noise
+
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    proc = run_cli("eval", f"ckpt_path={best}", "logger=none", f"hydra.run.dir={tmp_path / 'eval'}")
+    assert summary_value(proc.stdout, "test/acc") == test_acc
+
+    # the exported directory is the tested model: the pipeline reproduces its test accuracy
+    test = pd.read_parquet(sentiment_dir / "test.parquet")
+    classify = pipeline("text-classification", model=str(run / "hf_model"), device="cpu")
+    predicted = [p["label"] for p in classify(test["text"].tolist(), batch_size=64)]
+    accuracy = sum(p == ["neg", "pos"][y] for p, y in zip(predicted, test["label"], strict=True)) / len(test)
+    assert round(accuracy, 4) == test_acc
+
+
+def _losses(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_resume_mid_epoch_equals_uninterrupted_run(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    """Per-step losses of a run interrupted at step 4 (mid-epoch) and resumed with ckpt_path=last are
+    exactly those of an uninterrupted run: same batches, same dropout masks, same optimizer state."""
+    base = tiny_overrides(
+        tiny["bert"],
+        sentiment_dir,
+        "data.max_samples.train=150",  # 5 batches of 32 per epoch (the last one short)
+        "data.max_samples.validation=40",
+        "trainer.max_epochs=3",
+        "callbacks.last_checkpoint.every_n_train_steps=4",
+        "+callbacks.record._target_=tests.helpers.LossRecorder",
+        "test=false",
+        "export=false",
+    )
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    run_cli("train", *base, f"hydra.run.dir={full}", f"+callbacks.record.path={full}/losses.jsonl")
+    proc = run_cli(
+        "train", *base, f"hydra.run.dir={cut}", f"+callbacks.record.path={cut}/losses.jsonl",
+        "+callbacks.record.stop_at_step=4", expect_ok=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "interrupted at step 4" in proc.stderr + proc.stdout
+    assert [r["step"] for r in _losses(cut / "losses.jsonl")] == [1, 2, 3, 4]
+    run_cli("train", *base, f"hydra.run.dir={cut}", f"+callbacks.record.path={cut}/losses.jsonl", "ckpt_path=last")
+
+    expected, resumed = _losses(full / "losses.jsonl"), _losses(cut / "losses.jsonl")
+    assert len(expected) == 3 * 5 + 3  # 15 steps and 3 validations
+    assert resumed == expected
+
+
+def test_resume_last_without_checkpoint_fails_with_fix(tmp_path: Path) -> None:
+    proc = run_cli("train", "ckpt_path=last", f"hydra.run.dir={tmp_path}", "logger=none", expect_ok=False)
+    assert proc.returncode != 0
+    assert "last.ckpt does not exist" in proc.stderr and "hydra.run.dir=<that run dir> ckpt_path=last" in proc.stderr
+
+
+def test_same_seed_same_metrics(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    from src.train import train
+
+    runs = []
+    for name in ("a", "b"):
+        cfg = compose_config(tiny_overrides(tiny["distilbert"], sentiment_dir, "debug=limit", "logger=none"),
+                             output_dir=tmp_path / name)  # fmt: skip
+        runs.append(train(cfg))
+    assert runs[0] == runs[1]
+    assert runs[0]["test/loss"] > 0
+
+
+def test_missing_model_offline_fails_fast_with_fix(sentiment_dir: Path, tmp_path: Path) -> None:
+    start = time.monotonic()
+    proc = run_cli(
+        "train", "model.pretrained=some-org/not-a-cached-model", "model.tokenizer=some-org/not-a-cached-model",
+        f"data.path={sentiment_dir}", "logger=none", f"hydra.run.dir={tmp_path}", expect_ok=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "model.tokenizer='some-org/not-a-cached-model'" in proc.stderr and "Fix:" in proc.stderr
+    assert time.monotonic() - start < 30
+
+
+def test_unreachable_hub_switches_to_offline_fast(sentiment_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """Without HF_HUB_OFFLINE, a dead hub endpoint is detected by a probe instead of 20-50 s of retries."""
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    start = time.monotonic()
+    proc = run_cli("train", "model.pretrained=distilbert-base-uncased", f"data.path={sentiment_dir}",
+                   "logger=none", f"hydra.run.dir={tmp_path}", expect_ok=False)  # fmt: skip
+    assert "Hugging Face Hub is unreachable" in proc.stdout  # one log line (Hydra logs to stdout)
+    assert "model.pretrained='distilbert-base-uncased'" in proc.stderr and "Fix:" in proc.stderr
+    assert time.monotonic() - start < 30
+
+
+def test_csv_logger_records_per_step_loss(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    from src.train import train
+
+    cfg = compose_config(tiny_overrides(tiny["bert"], sentiment_dir, "debug=limit", "logger=csv"), output_dir=tmp_path)
+    train(cfg)
+    rows = list(csv.DictReader((tmp_path / "csv" / "metrics.csv").open()))
+    steps = [r for r in rows if r.get("train/loss_step")]
+    assert len(steps) == 10  # debug=limit: 5 batches x 2 epochs, logged every step
+    assert any(r.get("val/acc") for r in rows) and any(r.get("train/lr") for r in rows)
