@@ -28,7 +28,11 @@ from transformers import (
 
 POSITIVE = ["good", "great", "excellent", "wonderful", "superb", "delightful", "brilliant", "moving", "charming", "fun"]
 NEGATIVE = ["bad", "awful", "terrible", "boring", "dull", "poor", "weak", "tedious", "horrible", "mess"]
-FILLER = ["the", "movie", "film", "plot", "actor", "actress", "scene", "story", "director", "music", "was", "is", "and", "a", "an", "of", "it", "this", "that", "with", "for", "to", "in", "on", "at", "by", "script", "camera", "ending", "cast", "character", "dialogue"]
+FILLER = [
+    "the", "movie", "film", "plot", "actor", "actress", "scene", "story", "director", "music", "was", "is",
+    "and", "a", "an", "of", "it", "this", "that", "with", "for", "to", "in", "on", "at", "by", "script",
+    "camera", "ending", "cast", "character", "dialogue",
+]  # fmt: skip
 PERSONS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 PLACES = ["paris", "london", "berlin", "tokyo", "lima", "oslo", "cairo", "delhi"]
 ORGS = ["acme", "globex", "initech", "umbrella", "hooli", "vandelay"]
