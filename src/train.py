@@ -23,6 +23,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from src.data.base import plain
+from src.models.backbone import check_model_config
 from src.tasks import get_task
 from src.utils.checkpoints import best_checkpoint, export_huggingface, read_checkpoint, resolve_ckpt_path
 from src.utils.instantiate import instantiate_group
@@ -39,6 +40,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     quiet_libraries()
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)  # fail before any work
+    check_model_config(cfg.model)
     L.seed_everything(cfg.seed, workers=True)
 
     DataModule, Module = get_task(cfg.task.name)

@@ -102,7 +102,8 @@ def test_same_seed_same_metrics(tiny: dict, sentiment_dir: Path, tmp_path: Path)
     for name in ("a", "b"):
         cfg = compose_config(tiny_overrides(tiny["distilbert"], sentiment_dir, "debug=limit", "logger=none"),
                              output_dir=tmp_path / name)  # fmt: skip
-        runs.append(train(cfg))
+        metrics = train(cfg)
+        runs.append({k: v for k, v in metrics.items() if not k.endswith(("_per_sec", "_seconds"))})
     assert runs[0] == runs[1]
     assert runs[0]["test/loss"] > 0
 
@@ -139,3 +140,21 @@ def test_csv_logger_records_per_step_loss(tiny: dict, sentiment_dir: Path, tmp_p
     steps = [r for r in rows if r.get("train/loss_step")]
     assert len(steps) == 10  # debug=limit: 5 batches x 2 epochs, logged every step
     assert any(r.get("val/acc") for r in rows) and any(r.get("train/lr") for r in rows)
+    efficiency = [float(r["train/padding_efficiency"]) for r in rows if r.get("train/padding_efficiency")]
+    assert len(efficiency) == 2 and all(0.5 < e <= 1.0 for e in efficiency)  # one per epoch
+
+
+def test_wandb_default_logger_runs_offline_without_credentials(
+    tiny: dict, sentiment_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The default logger with no key and no TTY: the run completes, logged offline for a later `wandb sync`."""
+    from src.train import train
+
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    overrides = tiny_overrides(tiny["bert"], sentiment_dir, "debug=limit", "logger=wandb")
+    metrics = train(compose_config(overrides, output_dir=tmp_path))
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    assert metrics["test/acc"] >= 0

@@ -172,30 +172,29 @@ class TokenizedDataModule(L.LightningDataModule):
         if "train" not in splits:
             raise ValueError(f"data.path={self.cfg['path']!r} has no train split (found {sorted(splits)}).")
         splits = DatasetDict({k: v for k, v in splits.items() if k in SPLITS})
+        total = len(splits["train"])  # fractions are of the original train split
         for name, size_key in (("test", "test_size"), ("validation", "val_size")):
             if name not in splits:
                 size = self.cfg[size_key]
-                parts = self._train_test_split(splits["train"], test_size=size, key=f"data.{size_key}")
+                rows = size if size >= 1 else math.ceil(size * total)
+                parts = self._split(splits["train"], test_size=rows, key=f"data.{size_key}={size}")
                 splits["train"], splits[name] = parts["train"], parts["test"]
                 log.info("No %s split in the data: carved %d rows from train (data.%s=%s, seed %d).",
-                         name, len(splits[name]), size_key, size, self.seed)  # fmt: skip
+                         name, rows, size_key, size, self.seed)  # fmt: skip
         for name, limit in (self.cfg.get("max_samples") or {}).items():
             if name not in SPLITS:
                 raise KeyError(f"data.max_samples.{name}: unknown split; use train, validation or test.")
             if limit is not None and limit < len(splits[name]):
-                sample = self._train_test_split(splits[name], train_size=limit, key=f"data.max_samples.{name}")
-                splits[name] = sample["train"]
+                splits[name] = self._split(splits[name], train_size=limit, key=f"data.max_samples.{name}")["train"]
         return DatasetDict({k: splits[k] for k in SPLITS})
 
-    def _train_test_split(self, ds: Dataset, *, key: str, **size: float | int) -> DatasetDict:
-        """Seeded split (stratified by label for classification); size: train_size= or test_size=,
-        a row count (>= 1) or a fraction."""
-        ((which, value),) = size.items()
-        n = int(value if value >= 1 else math.ceil(value * len(ds)))
+    def _split(self, ds: Dataset, *, key: str, **rows: int) -> DatasetDict:
+        """Seeded split (stratified by label for classification); `rows` is train_size= or test_size=."""
+        ((which, n),) = rows.items()
         if not 0 < n < len(ds):
-            raise ValueError(f"{key}={value} must leave rows on both sides of the split ({len(ds)} rows).")
+            raise ValueError(f"{key}: {n} rows must leave rows on both sides of a split of {len(ds)} rows.")
         stratify = {"stratify_by_column": "labels"} if self.stratify else {}
-        return ds.train_test_split(seed=self.seed, **{which: n}, **stratify)
+        return ds.train_test_split(seed=self.seed, **{which: int(n)}, **stratify)
 
     def _stats(self, split: Dataset) -> dict:
         lengths = torch.tensor(split["length"], dtype=torch.float)

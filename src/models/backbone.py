@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
@@ -11,6 +11,19 @@ from src.utils.hub import ensure_hub_or_offline, looks_like_hub_id, missing_reso
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
+
+# every key of the `model` config group (configs/model/_encoder.yaml)
+MODEL_KEYS = {
+    "pretrained", "tokenizer", "revision", "trust_remote_code", "attn_implementation", "freeze_backbone",
+    "class_weights", "compile", "optimizer", "scheduler",
+}  # fmt: skip
+
+
+def check_model_config(model: Mapping) -> None:
+    """Reject misspelt `model.*` keys before any work (they would otherwise be ignored silently)."""
+    unknown = sorted(set(model) - MODEL_KEYS)
+    if unknown:
+        raise KeyError(f"Unknown config key(s) model.{', model.'.join(unknown)}. Known keys: {sorted(MODEL_KEYS)}.")
 
 
 def _check_source(name: str, key: str) -> None:
@@ -23,6 +36,13 @@ def _check_source(name: str, key: str) -> None:
             "and the weights/tokenizer files, or a hub id such as distilbert-base-uncased."
         )
     ensure_hub_or_offline()
+
+
+def _load_error(err: Exception, name: str, key: str, kind: str) -> OSError:
+    if os.path.isdir(name):
+        return OSError(f"{key}={name!r}: could not load a {kind} from this directory: {err}")
+    reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    return OSError(f"{missing_resource_message(kind.capitalize(), key, name, '/path/to/model_dir')} ({reason})")
 
 
 def load_tokenizer(
@@ -39,10 +59,8 @@ def load_tokenizer(
         tokenizer = AutoTokenizer.from_pretrained(
             name, trust_remote_code=trust_remote_code, revision=revision, **kwargs
         )
-    except OSError as err:
-        if os.path.isdir(name):
-            raise OSError(f"{key}={name!r}: could not load a tokenizer from this directory: {err}") from err
-        raise OSError(missing_resource_message("Tokenizer", key, name, "/path/to/model_dir")) from None
+    except (OSError, ValueError) as err:
+        raise _load_error(err, name, key, "tokenizer") from None
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError(f"{key}={name!r} has no fast tokenizer (tokenizer.json); this template needs one.")
     return tokenizer
@@ -80,10 +98,8 @@ def load_model(
                 attn_implementation=attn_implementation,
                 **labels,
             )
-        except OSError as err:
-            if os.path.isdir(name):
-                raise OSError(f"model.pretrained={name!r}: could not load a model from this directory: {err}") from err
-            raise OSError(missing_resource_message("Model", "model.pretrained", name, "/path/to/model_dir")) from None
+        except (OSError, ValueError) as err:
+            raise _load_error(err, name, "model.pretrained", "model") from None
     model.train()  # from_pretrained returns eval mode: dropout would silently be off during training
     return model
 

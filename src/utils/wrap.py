@@ -28,8 +28,9 @@ def task_wrapper(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
     def wrapped(cfg: DictConfig) -> Any:
         try:
             return fn(cfg)
-        except Exception:
-            log.exception("Run failed; its outputs are in %s", cfg.paths.get("output_dir", "?"))
+        except Exception as err:
+            # one line for the run's log file; Hydra prints the traceback
+            log.error("Run failed (%s: %s); outputs in %s", type(err).__name__, err, cfg.paths.get("output_dir"))
             raise
         finally:
             close_loggers()
