@@ -40,7 +40,7 @@ def test_missing_local_path_names_key_and_fix(tmp_path: Path) -> None:
 def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "train.parquet"
     bad.write_bytes(b"not parquet")
-    with pytest.raises((ValueError, OSError), match="train.parquet"):
+    with pytest.raises((ValueError, OSError), match=r"train\.parquet"):
         load_raw(str(bad))
 
 
