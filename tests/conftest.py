@@ -80,3 +80,16 @@ def run_cli(script: str, *overrides: str, expect_ok: bool = True, timeout: int =
     if expect_ok and proc.returncode != 0:
         raise AssertionError(f"{script}.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def ner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic CoNLL text files: train.txt, valid.txt, test.txt."""
+    from src.utils.synthetic import write_ner_data
+
+    return write_ner_data(tmp_path_factory.mktemp("ner"), n_train=300, n_val=60, n_test=60)
+
+
+def ner_overrides(model_dir: Path, data_dir: Path, *extra: str) -> list[str]:
+    """Overrides for a quick CPU run of the NER task on tiny assets."""
+    return ["task=ner", *tiny_overrides(model_dir, data_dir, "model.optimizer.lr=3e-3", *extra)]

@@ -46,6 +46,16 @@ def plain(cfg: Mapping | DictConfig | None) -> dict:
     return dict(cfg)
 
 
+def special_framing(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
+    """Special tokens the tokenizer puts before and after a single text: ([CLS], [SEP]) or ([<s>], [</s>])."""
+    plain = tokenizer("hello", add_special_tokens=False)["input_ids"]
+    full = tokenizer("hello")["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return full[:start], full[start + len(plain) :]
+    raise ValueError(f"Cannot locate the text inside {type(tokenizer).__name__}'s special-token template.")
+
+
 class TokenizedDataModule(L.LightningDataModule):
     """Base data module; subclasses set `task`, `task_keys`, `readers` and implement the hooks below."""
 
@@ -53,6 +63,9 @@ class TokenizedDataModule(L.LightningDataModule):
     task_keys: ClassVar[set[str]] = set()
     readers: ClassVar[dict[str, Reader]] = {}
     stratify: ClassVar[bool] = False  # carve validation/test keeping label proportions
+    columns: ClassVar[tuple[str, ...]] = ("input_ids", "labels")  # what batches carry to the module
+    group_column: ClassVar[str | None] = None  # rows that evaluation must keep in one batch (NER windows)
+    long_rows: ClassVar[str] = "were longer than max_length={max_length} and were truncated"
 
     def __init__(
         self,
@@ -92,17 +105,14 @@ class TokenizedDataModule(L.LightningDataModule):
         """Tokenized split with at least `input_ids`, `labels`, `length` (tokens kept) and `truncated`."""
         raise NotImplementedError
 
-    def tokenizer_kwargs(self) -> dict:
-        return {}
-
     # ------------------------------------------------------------------ preparation
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self._load_tokenizer()
+
+    def _load_tokenizer(self, **kwargs: object) -> PreTrainedTokenizerBase:
         return load_tokenizer(
-            self.tokenizer_name,
-            trust_remote_code=self.trust_remote_code,
-            key=self.tokenizer_key,
-            **self.tokenizer_kwargs(),
+            self.tokenizer_name, trust_remote_code=self.trust_remote_code, key=self.tokenizer_key, **kwargs
         )
 
     @cached_property
@@ -206,11 +216,12 @@ class TokenizedDataModule(L.LightningDataModule):
         }
 
     def _report(self, meta: dict) -> None:
+        unit = "sentences" if "sentences" in meta["splits"]["train"] else "rows"  # NER rows are windows
         for name, s in meta["splits"].items():
             if s["truncated"]:
-                log.warning("%s: %d of %d rows were longer than max_length=%d and were truncated.",
-                            name, s["truncated"], s["rows"], meta["max_length"])  # fmt: skip
-        log.info("Splits: %s", ", ".join(f"{k} {v['rows']}" for k, v in meta["splits"].items()))
+                note = self.long_rows.format(**{**meta["data"], "max_length": meta["max_length"]})
+                log.warning("%s: %d of %d %s %s.", name, s["truncated"], s[unit], unit, note)
+        log.info("Splits (%s): %s", unit, ", ".join(f"{k} {v[unit]}" for k, v in meta["splits"].items()))
 
     # ------------------------------------------------------------------ batches
     def _rank_world(self) -> tuple[int, int]:
@@ -218,7 +229,7 @@ class TokenizedDataModule(L.LightningDataModule):
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def _loader(self, split: str, batch_sampler) -> DataLoader:
-        ds = self.splits[split].select_columns(["input_ids", "labels"])
+        ds = self.splits[split].select_columns(list(self.columns))
         workers = int(self.cfg.get("num_workers") or 0)
         return DataLoader(
             ds,
@@ -256,7 +267,9 @@ class TokenizedDataModule(L.LightningDataModule):
     def _eval_loader(self, split: str) -> DataLoader:
         rank, world = self._rank_world()
         size = int(self.cfg.get("eval_batch_size") or self.cfg["batch_size"])
-        return self._loader(split, EvalBatchSampler(self.splits[split]["length"], size, rank=rank, world_size=world))
+        data = self.splits[split]
+        groups = data[self.group_column] if self.group_column else None
+        return self._loader(split, EvalBatchSampler(data["length"], size, groups=groups, rank=rank, world_size=world))
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("validation")

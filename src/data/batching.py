@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 import torch
 from torch.utils.data import Sampler
@@ -89,13 +90,32 @@ class TrainBatchSampler(Sampler[list[int]]):
 class EvalBatchSampler(Sampler[list[int]]):
     """Length-sorted batches (little padding), split across ranks without duplicates.
 
-    Ranks may get one batch more or less than each other; torchmetrics syncs metric states at
-    epoch end, so every example counts exactly once.
+    `groups` (e.g. the sentence each NER window comes from) keeps the rows of a group in one batch, so
+    a sentence split into windows is scored whole. Ranks may get one batch more or less than each
+    other; torchmetrics syncs metric states at epoch end, so every example counts exactly once.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, *, rank: int = 0, world_size: int = 1) -> None:
-        order = torch.argsort(torch.as_tensor(lengths), descending=True, stable=True).tolist()
-        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        groups: Sequence[int] | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        members: dict[int, list[int]] = {}
+        for row, group in enumerate(groups if groups is not None else range(len(lengths))):
+            members.setdefault(group, []).append(row)
+        size = {g: sum(lengths[r] for r in rows) for g, rows in members.items()}
+        batches, current = [], []
+        for group in sorted(members, key=lambda g: size[g], reverse=True):
+            if current and len(current) + len(members[group]) > batch_size:
+                batches.append(current)
+                current = []
+            current = current + members[group]
+        if current:
+            batches.append(current)
         self.batches = batches[rank::world_size]
 
     def __len__(self) -> int:
@@ -108,9 +128,13 @@ class EvalBatchSampler(Sampler[list[int]]):
 class PadCollator:
     """Pads a list of examples to the longest in the batch (rounded up to `pad_to_multiple_of`).
 
-    Fields: ``input_ids`` (padded with the tokenizer's pad id), ``labels`` (an int per example, or a
-    list per example padded with -100), any other list field (padded with 0). Adds ``attention_mask``.
+    Token-aligned fields (``input_ids``, ``labels``, ``word_ids``) are padded to the same length, with
+    the tokenizer's pad id, -100 (ignored by the loss) and -1 (no word); other list fields (NER's
+    per-sentence ``tags``) to their own longest, with -100. Scalars become a tensor. Adds
+    ``attention_mask``.
     """
+
+    ALIGNED: ClassVar[dict[str, int | None]] = {"input_ids": None, "labels": -100, "word_ids": -1}
 
     def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
         self.pad_token_id = pad_token_id
@@ -126,8 +150,10 @@ class PadCollator:
             if not isinstance(values[0], (list, tuple)):
                 batch[name] = torch.tensor(values)
                 continue
-            fill = self.pad_token_id if name == "input_ids" else -100 if name == "labels" else 0
-            out = torch.full((len(values), longest), fill, dtype=torch.long)  # (B, T)
+            aligned = name in self.ALIGNED
+            fill = (self.ALIGNED[name] if name != "input_ids" else self.pad_token_id) if aligned else -100
+            width = longest if aligned else max(len(v) for v in values)
+            out = torch.full((len(values), width), fill, dtype=torch.long)  # (B, T)
             for row, v in enumerate(values):
                 out[row, : len(v)] = torch.as_tensor(v, dtype=torch.long)
             batch[name] = out

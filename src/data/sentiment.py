@@ -7,22 +7,12 @@ from collections import defaultdict
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 from transformers import PreTrainedTokenizerBase
 
-from src.data.base import SPLITS, TokenizedDataModule
+from src.data.base import SPLITS, TokenizedDataModule, special_framing
 from src.data.sources import RawData
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
 TRUNCATION_MODES = ("head", "tail", "head+tail")
-
-
-def special_framing(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
-    """Special tokens the tokenizer puts before and after a single text: ([CLS], [SEP]) or ([<s>], [</s>])."""
-    plain = tokenizer("hello", add_special_tokens=False)["input_ids"]
-    full = tokenizer("hello")["input_ids"]
-    for start in range(len(full) - len(plain) + 1):
-        if full[start : start + len(plain)] == plain:
-            return full[:start], full[start + len(plain) :]
-    raise ValueError(f"Cannot locate the text inside {type(tokenizer).__name__}'s special-token template.")
 
 
 def truncate(ids: list[int], budget: int, mode: str = "head", head_tokens: int = 128) -> list[int]:

@@ -6,7 +6,6 @@ Metrics are torchmetrics objects, so under DDP their states are synced across ra
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric, MetricCollection
@@ -18,22 +17,14 @@ from torchmetrics.classification import (
 )
 from transformers import AutoModelForSequenceClassification
 
-from src.models.backbone import freeze_encoder, load_model
-from src.models.optim import configure_optimizers
-from src.utils.seeding import rng_state, set_rng_state
+from src.models.base import EncoderModule
 
 
-class SentimentModule(L.LightningModule):
-    """Fine-tunes `model.pretrained` to predict one of `label_names` per text.
+class SentimentModule(EncoderModule):
+    """Fine-tunes `model.pretrained` to predict one of `label_names` per text (arguments: see EncoderModule)."""
 
-    Args:
-        model: the `model` config group as a plain dict (pretrained, optimizer, scheduler, ...).
-        label_names: class names in id order; they become the exported model's id2label.
-        class_weights: optional per-class loss weights (for imbalanced labels).
-        backbone_config: the HF config dict; set in checkpoints so loading needs no pretrained download.
-    """
-
-    task = "sentiment"  # stored in checkpoints: eval.py refuses a checkpoint of another task
+    task = "sentiment"
+    auto_class = AutoModelForSequenceClassification
 
     def __init__(
         self,
@@ -42,25 +33,7 @@ class SentimentModule(L.LightningModule):
         class_weights: list[float] | None = None,
         backbone_config: dict | None = None,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters(logger=False)
-        self.model = load_model(
-            AutoModelForSequenceClassification,
-            model["pretrained"],
-            label_names=label_names,
-            config_dict=backbone_config,
-            trust_remote_code=bool(model.get("trust_remote_code", False)),
-            revision=model.get("revision"),
-            attn_implementation=model.get("attn_implementation"),
-        )
-        self.hparams["backbone_config"] = self.model.config.to_dict()
-        if model.get("freeze_backbone"):
-            freeze_encoder(self.model)
-        if model.get("compile"):
-            self.model.compile(dynamic=True)  # in place: state_dict keys stay the same
-        weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
-        self.register_buffer("class_weights", weights, persistent=False)
-
+        super().__init__(model, label_names, class_weights, backbone_config)
         n = len(label_names)
         metrics = MetricCollection(
             {
@@ -74,18 +47,14 @@ class SentimentModule(L.LightningModule):
         self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
         self.confusion: dict[str, list[list[int]]] = {}  # last computed matrix per stage (rows: gold)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, T) token ids and mask -> (B, C) logits."""
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch["input_ids"], batch["attention_mask"])
+        logits = self(batch["input_ids"], batch["attention_mask"])  # (B, C)
         return F.cross_entropy(logits.float(), batch["labels"], weight=self.class_weights), logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["labels"]))
-        self.log("train/lr", self.optimizers().optimizer.param_groups[0]["lr"], on_step=True, on_epoch=False)
+        self.log_lr()
         return loss
 
     def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
@@ -115,16 +84,3 @@ class SentimentModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._store_confusion("test")
-
-    def configure_optimizers(self) -> dict:
-        cfg = self.hparams.model
-        batches = self.trainer.datamodule.batches_per_epoch()
-        return configure_optimizers(self, cfg["optimizer"], cfg.get("scheduler"), batches)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["task"] = self.task
-        checkpoint["rng_states"] = rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if "rng_states" in checkpoint:
-            set_rng_state(checkpoint["rng_states"])

@@ -1,0 +1,110 @@
+"""Named-entity recognition (token classification) LightningModule.
+
+Training: cross-entropy on each word's first sub-token (or all sub-tokens, see data.label_all_subtokens).
+Evaluation is per word and per entity, on whole sentences: the windows of a long sentence arrive in the
+same batch and are reassembled, each word taking its tag from the window where it had most context.
+Metrics: entity-level precision/recall/F1 (micro and per type, seqeval semantics), word accuracy,
+a tag confusion matrix; all torchmetrics states, synced across DDP ranks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+from transformers import AutoModelForTokenClassification
+
+from src.models.base import EncoderModule
+from src.models.entities import EntityF1
+
+
+def assemble_sentences(
+    sentence: torch.Tensor, word_ids: torch.Tensor, preds: torch.Tensor, tags: torch.Tensor, outside: int
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Whole-sentence (predicted, gold) tag ids from a batch of windows.
+
+    sentence: (B,) sentence of each window; word_ids: (B, T) word scored at each token, -1 elsewhere;
+    preds: (B, T) predicted tag ids; tags: (B, W) gold tags of the sentence on its first window, -100 pad.
+    A word with no sub-token (some tokenizers drop characters) is predicted `outside`: missed, not skipped.
+    """
+    gold: dict[int, list[int]] = {}
+    predicted: dict[int, dict[int, int]] = defaultdict(dict)
+    for s, words, pred, gold_row in zip(
+        sentence.tolist(), word_ids.tolist(), preds.tolist(), tags.tolist(), strict=True
+    ):
+        if gold_row[0] != -100:
+            gold[s] = [t for t in gold_row if t != -100]
+        for word, tag in zip(words, pred, strict=True):
+            if word >= 0:
+                predicted[s][word] = tag
+    order = sorted(gold)
+    return [[predicted[s].get(w, outside) for w in range(len(gold[s]))] for s in order], [gold[s] for s in order]
+
+
+class NERModule(EncoderModule):
+    """Fine-tunes `model.pretrained` to tag each word with one of `label_names` (arguments: see EncoderModule)."""
+
+    task = "ner"
+    auto_class = AutoModelForTokenClassification
+
+    def __init__(
+        self,
+        model: dict,
+        label_names: list[str],
+        class_weights: list[float] | None = None,
+        backbone_config: dict | None = None,
+    ) -> None:
+        super().__init__(model, label_names, class_weights, backbone_config)
+        n = len(label_names)
+        self.outside = label_names.index("O")
+        self.val_entities, self.test_entities = EntityF1(label_names), EntityF1(label_names)
+        self.val_acc, self.test_acc = MulticlassAccuracy(n, average="micro"), MulticlassAccuracy(n, average="micro")
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
+        self.confusion: dict[str, list[list[int]]] = {}  # last computed tag matrix per stage (rows: gold)
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(batch["input_ids"], batch["attention_mask"])  # (B, T, C)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["labels"].flatten(), weight=self.class_weights)
+        return loss, logits
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, _ = self._loss(batch)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["input_ids"]))
+        self.log_lr()
+        return loss
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        loss, logits = self._loss(batch)
+        preds = logits.argmax(dim=-1)  # (B, T)
+        scored = batch["word_ids"] >= 0  # each word's first sub-token, in the window that scores it
+        getattr(self, f"{stage}_acc").update(preds[scored], batch["labels"][scored])
+        getattr(self, f"{stage}_confusion").update(preds[scored], batch["labels"][scored])
+        getattr(self, f"{stage}_loss").update(loss, weight=int((batch["labels"] != -100).sum()))
+        sentences = assemble_sentences(batch["sentence"], batch["word_ids"], preds, batch["tags"], self.outside)
+        getattr(self, f"{stage}_entities").update(*sentences)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def _log_epoch(self, stage: str) -> None:
+        """Entity scores (computed once, synced across ranks), word accuracy, loss, confusion matrix."""
+        entity, acc, loss, confusion = (getattr(self, f"{stage}_{m}") for m in ("entities", "acc", "loss", "confusion"))
+        scores = {f"{stage}/{k}": v for k, v in entity.compute().items() if not k.endswith("/support")}
+        scores |= {f"{stage}/token_acc": acc.compute(), f"{stage}/loss": loss.compute()}
+        self.log_dict(scores, prog_bar=False, sync_dist=False)  # already global: metric states were synced
+        self.confusion[stage] = confusion.compute().cpu().tolist()
+        for metric in (entity, acc, loss, confusion):
+            metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")

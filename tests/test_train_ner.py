@@ -1,0 +1,48 @@
+"""End-to-end NER runs: fast_dev_run per backbone, train + eval of a checkpoint + the exported pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import compose_config, ner_overrides, run_cli
+from tests.test_train import summary_value
+
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert", "roberta"])
+def test_ner_fast_dev_run_each_backbone(kind: str, tiny: dict, ner_dir: Path, tmp_path: Path) -> None:
+    from src.train import train
+
+    metrics = train(compose_config(ner_overrides(tiny[kind], ner_dir, "debug=fdr"), output_dir=tmp_path))
+    assert {"test/f1", "test/precision", "test/recall", "test/token_acc", "test/PER/f1"} <= set(metrics)
+    config = json.loads((tmp_path / "hf_model" / "config.json").read_text())
+    assert config["id2label"]["0"] == "O" and config["architectures"][0].endswith("ForTokenClassification")
+
+
+def test_ner_train_eval_and_pipeline(tiny: dict, ner_dir: Path, tmp_path: Path) -> None:
+    from transformers import pipeline
+
+    run = tmp_path / "run"
+    proc = run_cli("train", *ner_overrides(tiny["roberta"], ner_dir, "trainer.max_epochs=5", f"hydra.run.dir={run}"))
+    f1 = summary_value(proc.stdout, "test/f1")
+    assert f1 > 0.3, proc.stdout[-3000:]  # random tagging scores ~0
+
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    proc = run_cli("eval", "task=ner", f"ckpt_path={best}", "logger=none", f"hydra.run.dir={tmp_path / 'eval'}")
+    assert summary_value(proc.stdout, "test/f1") == f1
+
+    tagger = pipeline("token-classification", model=str(run / "hf_model"), aggregation_strategy="simple")
+    found = tagger("the film with Alice and Bob in Paris")
+    assert found and all(e["entity_group"] in {"PER", "LOC", "ORG"} for e in found)
+    assert all({"start", "end", "word", "score"} <= set(e) for e in found)
+
+
+def test_eval_refuses_a_checkpoint_of_another_task(tiny: dict, ner_dir: Path, tmp_path: Path) -> None:
+    from src.train import train
+
+    train(compose_config(ner_overrides(tiny["bert"], ner_dir, "debug=limit"), output_dir=tmp_path))
+    proc = run_cli("eval", f"ckpt_path={tmp_path}/checkpoints/last.ckpt", f"hydra.run.dir={tmp_path / 'e'}",
+                   expect_ok=False)  # fmt: skip
+    assert "trained with task=ner; evaluate it with task=ner" in proc.stderr
