@@ -70,10 +70,11 @@ def test_conll_text_dir_and_label_set_from_data(tiny: dict, ner_dir: Path, tmp_p
 
 def test_integer_tags_need_and_use_label_names(tiny: dict, tmp_path: Path) -> None:
     names = ["O", "B-PER", "I-PER"]
-    pd.DataFrame({"tokens": [["Al", "Bo", "x"]] * 6, "ner_tags": [[1, 2, 0]] * 6}).to_parquet(tmp_path / "train.parquet")
-    with pytest.raises(ValueError, match="tags are integers without names. Fix: data.label_names"):
-        prepared(str(tmp_path / "train.parquet"), tiny["bert"], tmp_path)
-    assert prepared(str(tmp_path / "train.parquet"), tiny["bert"], tmp_path, label_names=names).label_names == names
+    path = tmp_path / "train.parquet"
+    pd.DataFrame({"tokens": [["Al", "Bo", "x"]] * 6, "ner_tags": [[1, 2, 0]] * 6}).to_parquet(path)
+    with pytest.raises(ValueError, match=r"tags are integers without names\. Fix: data\.label_names"):
+        prepared(str(path), tiny["bert"], tmp_path)
+    assert prepared(str(path), tiny["bert"], tmp_path, label_names=names).label_names == names
 
 
 @pytest.mark.parametrize(
@@ -97,7 +98,8 @@ def test_unknown_tag_in_test_file_names_the_line(tiny: dict, tmp_path: Path) -> 
     (tmp_path / "train.txt").write_text("Al B-PER\nx O\n\n" * 4)
     (tmp_path / "test.txt").write_text("Al B-PER\n\nAcme B-ORG\n")
     dm = NERDataModule(data_cfg(str(tmp_path)), tokenizer=str(tiny["bert"]), cache_dir=str(tmp_path / "c"))
-    with pytest.raises(ValueError, match=r"split 'test' \(.*test.txt\)[\s\S]*tag not in the label set: line 3 \('B-ORG'\)"):
+    expected = r"split 'test' \(.*test.txt\)[\s\S]*tag not in the label set: line 3 \('B-ORG'\)"
+    with pytest.raises(ValueError, match=expected):
         dm.prepare_data()
 
 
