@@ -29,7 +29,7 @@ from src.tasks import get_task
 from src.utils.checkpoints import read_checkpoint, resolve_ckpt_path
 from src.utils.instantiate import instantiate_group
 from src.utils.log import get_logger, quiet_libraries
-from src.utils.report import format_table, scalars
+from src.utils.report import format_confusion, format_table, scalars
 from src.utils.wrap import task_wrapper
 
 log = get_logger("eval")
@@ -93,6 +93,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer.test(module, datamodule=datamodule)
     metrics = scalars(trainer.callback_metrics)
     if trainer.is_global_zero:
+        print(format_confusion(module.confusion["test"], datamodule.label_names, "test confusion matrix"))
         print(format_table(f"{cfg.task.name} test of {ckpt_path}", metrics))
     return metrics
 

@@ -28,7 +28,7 @@ from src.tasks import get_task
 from src.utils.checkpoints import best_checkpoint, export_huggingface, read_checkpoint, resolve_ckpt_path
 from src.utils.instantiate import instantiate_group
 from src.utils.log import get_logger, quiet_libraries
-from src.utils.report import flat_config, format_table, scalars
+from src.utils.report import flat_config, format_confusion, format_table, scalars
 from src.utils.wrap import task_wrapper
 
 log = get_logger("train")
@@ -85,6 +85,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         summary["hf model"] = export_huggingface(module.model, datamodule.tokenizer, output_dir / "hf_model")
     summary.update({k: v for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/"))})
     if trainer.is_global_zero:
+        if "test" in module.confusion:
+            print(format_confusion(module.confusion["test"], datamodule.label_names, "test confusion matrix"))
         print(format_table(f"{cfg.task.name} run summary", summary))
     return metrics
 

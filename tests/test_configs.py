@@ -27,6 +27,8 @@ def options(group: str) -> list[str]:
 
 
 ALL = [(g, o) for g in GROUPS for o in options(g)]
+# the task whose default data config each data option is (data=conll2003 needs task=ner)
+TASK_OF_DATA = {OmegaConf.load(p).defaults[0]["/data"]: p.stem for p in (CONFIGS / "task").glob("*.yaml")}
 
 
 def targets(node: object) -> list[dict]:
@@ -52,7 +54,8 @@ def check_signature(target: dict, where: str) -> None:
 
 @pytest.mark.parametrize(("group", "option"), ALL, ids=[f"{g}={o}" for g, o in ALL])
 def test_config_composes_and_targets_match_signatures(group: str, option: str, tmp_path: Path) -> None:
-    cfg = compose_config([f"{group}={option}"], output_dir=tmp_path)
+    task = [f"task={TASK_OF_DATA[option]}"] if group == "data" else []
+    cfg = compose_config([*task, f"{group}={option}"], output_dir=tmp_path)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for target in targets(resolved):
         check_signature(target, f"{group}={option}")
@@ -76,12 +79,14 @@ def test_every_yaml_opens_with_a_comment(path: Path) -> None:
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
-def test_every_experiment_runs(experiment: str, tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+def test_every_experiment_runs(experiment: str, tiny: dict, sentiment_dir: Path, ner_dir: Path, tmp_path: Path) -> None:
     from src.train import train
 
-    overrides = [f"experiment={experiment}", *tiny_overrides(tiny["bert"], sentiment_dir, "debug=fdr")[1:]]
+    task = compose_config([f"experiment={experiment}"]).task.name
+    data = ner_dir if task == "ner" else sentiment_dir
+    overrides = [f"experiment={experiment}", *tiny_overrides(tiny["bert"], data, "debug=fdr")[1:]]
     metrics = train(compose_config(overrides, output_dir=tmp_path))
-    assert "test/acc" in metrics
+    assert "test/loss" in metrics
 
 
 def test_misspelt_model_key_fails_before_any_work(tmp_path: Path) -> None:
@@ -89,3 +94,13 @@ def test_misspelt_model_key_fails_before_any_work(tmp_path: Path) -> None:
 
     with pytest.raises(KeyError, match=r"Unknown config key.*model\.freeze_bakbone"):
         train(compose_config(["+model.freeze_bakbone=true"], output_dir=tmp_path))
+
+
+@pytest.mark.parametrize("debug", options("debug"))
+def test_every_debug_config_runs(debug: str, tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    from src.train import train
+
+    extra = ["trainer.max_epochs=3"] if debug == "overfit" else []
+    overrides = tiny_overrides(tiny["bert"], sentiment_dir, f"debug={debug}", *extra)
+    metrics = train(compose_config(overrides, output_dir=tmp_path))
+    assert metrics["test/loss"] > 0

@@ -33,7 +33,7 @@ log = get_logger(__name__)
 SPLITS = ("train", "validation", "test")
 COMMON_KEYS = {
     "path", "revision", "val_size", "test_size", "max_samples", "max_length", "batch_size",
-    "eval_batch_size", "num_workers", "group_by_length", "pad_to_multiple_of",
+    "eval_batch_size", "num_workers", "group_by_length", "shuffle", "pad_to_multiple_of",
 }  # fmt: skip
 
 
@@ -134,7 +134,7 @@ class TokenizedDataModule(L.LightningDataModule):
             "max_length": self.max_length,
             "seed": self.seed,
             **{k: v for k, v in self.cfg.items() if k not in {"batch_size", "eval_batch_size", "num_workers",
-                                                             "group_by_length", "pad_to_multiple_of"}},
+                                                             "group_by_length", "shuffle", "pad_to_multiple_of"}},
         }  # fmt: skip
         return self.cache_root / self.task / cache_key(parts)
 
@@ -249,6 +249,7 @@ class TokenizedDataModule(L.LightningDataModule):
             int(self.cfg["batch_size"]),
             seed=self.seed,
             group_by_length=bool(self.cfg.get("group_by_length", True)),
+            shuffle=bool(self.cfg.get("shuffle", True)),
             rank=rank,
             world_size=world,
         )

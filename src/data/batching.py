@@ -34,6 +34,7 @@ class TrainBatchSampler(Sampler[list[int]]):
         *,
         seed: int,
         group_by_length: bool = True,
+        shuffle: bool = True,
         rank: int = 0,
         world_size: int = 1,
         megabatch_mult: int = 50,
@@ -44,6 +45,7 @@ class TrainBatchSampler(Sampler[list[int]]):
         self.batch_size = batch_size
         self.seed = seed
         self.group_by_length = group_by_length
+        self.shuffle = shuffle  # False: the same batches in the same order every epoch (debug=overfit)
         self.rank, self.world_size = rank, world_size
         self.megabatch_mult = megabatch_mult
         self.epoch = 0
@@ -64,7 +66,7 @@ class TrainBatchSampler(Sampler[list[int]]):
 
     def _global_batches(self) -> list[list[int]]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(len(self.lengths), generator=g)
+        order = torch.randperm(len(self.lengths), generator=g) if self.shuffle else torch.arange(len(self.lengths))
         if not self.group_by_length:
             return [order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
         mega = self.batch_size * self.megabatch_mult

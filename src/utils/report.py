@@ -41,3 +41,14 @@ def format_table(title: str, rows: Mapping[str, Any]) -> str:
     width = max((len(k) for k, _ in cells), default=0)
     rule = "-" * max(len(title), width + 2 + max((len(v) for _, v in cells), default=0))
     return "\n".join([title, rule, *(f"{k.ljust(width)}  {v}" for k, v in cells), rule])
+
+
+def format_confusion(matrix: list[list[int]], labels: list[str], title: str) -> str:
+    """Confusion matrix as text: rows are gold labels, columns predictions."""
+    width = max(len(x) for x in [*labels, *(str(v) for row in matrix for v in row)]) + 1
+    header = " " * width + "".join(label.rjust(width) for label in labels)
+    rows = [
+        label.rjust(width) + "".join(str(v).rjust(width) for v in row)
+        for label, row in zip(labels, matrix, strict=True)
+    ]
+    return "\n".join([f"{title} (rows: gold, columns: predicted)", header, *rows])

@@ -75,3 +75,10 @@ def test_pad_collator_pads_to_longest_and_masks() -> None:
 def test_bad_batch_size() -> None:
     with pytest.raises(ValueError, match=r"data\.batch_size"):
         TrainBatchSampler(LENGTHS, 0, seed=0)
+
+
+def test_unshuffled_batches_repeat_every_epoch() -> None:
+    sampler = TrainBatchSampler(LENGTHS, 16, seed=1, shuffle=False)
+    first = list(sampler)
+    sampler.set_epoch(5)
+    assert list(sampler) == first
