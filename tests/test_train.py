@@ -43,7 +43,8 @@ def test_train_learns_exports_and_eval_reproduces(tiny: dict, sentiment_dir: Pat
     )
     test_acc = summary_value(proc.stdout, "test/acc")
     assert test_acc > 0.8, proc.stdout[-2000:]  # chance is 0.5; labels carry 5% noise
-    matrix = re.search(r"test confusion matrix.*\n.*neg.*pos\n\s*neg\s+(\d+)\s+(\d+)\n\s*pos\s+(\d+)\s+(\d+)", proc.stdout)
+    rows = r"test confusion matrix.*\n.*neg.*pos\n\s*neg\s+(\d+)\s+(\d+)\n\s*pos\s+(\d+)\s+(\d+)"
+    matrix = re.search(rows, proc.stdout)
     counts = [int(x) for x in matrix.groups()]
     assert sum(counts) == 200 and (counts[0] + counts[3]) / 200 == test_acc  # rows gold, columns predicted
 
