@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.tasks import get_task
 from src.utils.checkpoints import read_checkpoint, resolve_ckpt_path
-from src.utils.instantiate import instantiate_group
+from src.utils.instantiate import instantiate_group, trainer_kwargs
 from src.utils.log import get_logger, quiet_libraries
 from src.utils.report import format_confusion, format_table, scalars
 from src.utils.wrap import task_wrapper
@@ -89,7 +89,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     del checkpoint  # the module below reads it again, weights only
     module = Module.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
 
-    trainer = L.Trainer(**cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False)
+    trainer = L.Trainer(**trainer_kwargs(cfg.trainer), logger=instantiate_group(cfg.get("logger")) or False)
     trainer.test(module, datamodule=datamodule)
     metrics = scalars(trainer.callback_metrics)
     if trainer.is_global_zero:

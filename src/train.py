@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,23 +21,28 @@ os.environ.setdefault("PROJECT_ROOT", str(ROOT))
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.data.base import plain
 from src.models.backbone import check_model_config
 from src.tasks import get_task
-from src.utils.checkpoints import best_checkpoint, export_huggingface, read_checkpoint, resolve_ckpt_path
-from src.utils.instantiate import instantiate_group
+from src.utils.checkpoints import best_checkpoint, best_score, export_huggingface, resolve_ckpt_path
+from src.utils.ddp import launch_ranks_from_job_config
+from src.utils.gpu_pool import gpu_count
+from src.utils.instantiate import instantiate_group, trainer_kwargs
 from src.utils.log import get_logger, quiet_libraries
 from src.utils.report import flat_config, format_confusion, format_table, scalars
+from src.utils.sweep import write_result
 from src.utils.wrap import task_wrapper
 
 log = get_logger("train")
+OmegaConf.register_new_resolver("gpu_count", gpu_count, replace=True)  # launcher=gpu_pool: jobs = GPUs
 
 
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (or resume), test the best checkpoint, export it; returns every logged metric."""
+    start = time.perf_counter()
     quiet_libraries()
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)  # fail before any work
@@ -60,8 +66,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         class_weights=datamodule.class_weights(cfg.model.get("class_weights")),
     )
 
+    launch_ranks_from_job_config()  # DDP ranks rerun this job's config, also inside a multirun
     trainer = L.Trainer(
-        **cfg.trainer,
+        **trainer_kwargs(cfg.trainer),
         logger=instantiate_group(cfg.get("logger")) or False,
         callbacks=instantiate_group(cfg.get("callbacks")),
     )
@@ -72,19 +79,28 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.train:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         metrics.update(scalars(trainer.callback_metrics))
+        if (score := best_score(trainer)) is not None:
+            metrics[f"{cfg.task.monitor}_best"] = score
     best = best_checkpoint(trainer)
     if cfg.test:
-        # with a checkpoint, test() loads its weights into `module`: what we export below is what was tested
         trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
         metrics.update(scalars(trainer.callback_metrics))
-    elif best:
-        module.load_state_dict(read_checkpoint(best)["state_dict"])
 
     summary: dict[str, object] = {"output dir": output_dir, "checkpoint": best or "none (weights in memory)"}
     if cfg.export and trainer.is_global_zero:
-        summary["hf model"] = export_huggingface(module.model, datamodule.tokenizer, output_dir / "hf_model")
+        # the tested checkpoint, read back whole on CPU (FSDP shards the weights in memory); else the final weights
+        exported = module.model
+        if best and Path(best).is_file():
+            exported = Module.load_from_checkpoint(best, map_location="cpu", weights_only=True).model
+        summary["hf model"] = export_huggingface(exported, datamodule.tokenizer, output_dir / "hf_model")
     summary.update({k: v for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/"))})
     if trainer.is_global_zero:
+        monitor, test_metric = cfg.task.monitor, cfg.task.monitor.replace("val/", "test/", 1)
+        write_result(
+            output_dir, status="pruned" if any(getattr(c, "pruned", False) for c in trainer.callbacks) else "ok",
+            best_val=metrics.get(f"{monitor}_best", metrics.get(monitor)), test=metrics.get(test_metric),
+            seconds=round(time.perf_counter() - start, 1),
+        )  # fmt: skip
         if "test" in module.confusion:
             print(format_confusion(module.confusion["test"], datamodule.label_names, "test confusion matrix"))
         print(format_table(f"{cfg.task.name} run summary", summary))
@@ -92,10 +108,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns `optimized_metric` for sweepers."""
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point; returns `optimized_metric` for sweepers (NaN for a failed multirun job)."""
     metrics = train(cfg)
-    return metrics.get(cfg.get("optimized_metric"))
+    return metrics.get(cfg.get("optimized_metric"), float("nan"))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ class LossRecorder(L.Callback):
         self.stop_at_step = stop_at_step
 
     def _write(self, record: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 

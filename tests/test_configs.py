@@ -18,7 +18,7 @@ from tests.conftest import ROOT, compose_config, tiny_overrides
 
 CONFIGS = ROOT / "configs"
 GROUPS = ["task", "data", "model", "model/optimizer", "model/scheduler", "trainer", "precision", "callbacks",
-          "logger", "experiment", "debug"]  # fmt: skip
+          "launcher", "logger", "experiment", "debug"]  # fmt: skip
 SPECIAL = {"_target_", "_partial_", "_recursive_", "_convert_"}
 
 

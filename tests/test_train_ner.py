@@ -40,9 +40,10 @@ def test_ner_train_eval_and_pipeline(tiny: dict, ner_dir: Path, tmp_path: Path) 
 
 
 def test_eval_refuses_a_checkpoint_of_another_task(tiny: dict, ner_dir: Path, tmp_path: Path) -> None:
+    from src.eval import evaluate
     from src.train import train
 
     train(compose_config(ner_overrides(tiny["bert"], ner_dir, "debug=limit"), output_dir=tmp_path))
-    proc = run_cli("eval", f"ckpt_path={tmp_path}/checkpoints/last.ckpt", f"hydra.run.dir={tmp_path / 'e'}",
-                   expect_ok=False)  # fmt: skip
-    assert "trained with task=ner; evaluate it with task=ner" in proc.stderr
+    cfg = compose_config([f"ckpt_path={tmp_path}/checkpoints/last.ckpt"], "eval", output_dir=tmp_path / "e")
+    with pytest.raises(ValueError, match="trained with task=ner; evaluate it with task=ner"):
+        evaluate(cfg)

@@ -203,8 +203,12 @@ class TokenizedDataModule(L.LightningDataModule):
         ((which, n),) = rows.items()
         if not 0 < n < len(ds):
             raise ValueError(f"{key}: {n} rows must leave rows on both sides of a split of {len(ds)} rows.")
-        stratify = {"stratify_by_column": "labels"} if self.stratify else {}
-        return ds.train_test_split(seed=self.seed, **{which: int(n)}, **stratify)
+        if self.stratify:
+            try:
+                return ds.train_test_split(seed=self.seed, stratify_by_column="labels", **{which: int(n)})
+            except ValueError as err:  # a side smaller than the number of classes cannot be stratified
+                log.info("%s: split not stratified (%s).", key, err)
+        return ds.train_test_split(seed=self.seed, **{which: int(n)})
 
     def _stats(self, split: Dataset) -> dict:
         lengths = torch.tensor(split["length"], dtype=torch.float)

@@ -110,15 +110,19 @@ class EvalBatchSampler(Sampler[list[int]]):
         for row, group in enumerate(groups if groups is not None else range(len(lengths))):
             members.setdefault(group, []).append(row)
         size = {g: sum(lengths[r] for r in rows) for g, rows in members.items()}
-        batches, current = [], []
+        batches: list[list[int]] = []  # each batch is a list of groups
         for group in sorted(members, key=lambda g: size[g], reverse=True):
-            if current and len(current) + len(members[group]) > batch_size:
-                batches.append(current)
-                current = []
-            current = current + members[group]
-        if current:
-            batches.append(current)
-        self.batches = batches[rank::world_size]
+            if not batches or sum(len(members[g]) for g in batches[-1]) + len(members[group]) > batch_size:
+                batches.append([])
+            batches[-1].append(group)
+        # every rank needs at least one batch (a rank without one stops DDP): split the largest batches
+        while 0 < len(batches) < world_size and max(len(b) for b in batches) > 1:
+            largest = max(batches, key=len)
+            batches.remove(largest)
+            batches += [largest[: len(largest) // 2], largest[len(largest) // 2 :]]
+        if len(batches) < world_size:
+            raise ValueError(f"{len(batches)} evaluation examples cannot feed {world_size} devices; use fewer devices.")
+        self.batches = [[row for g in batch for row in members[g]] for batch in batches][rank::world_size]
 
     def __len__(self) -> int:
         return len(self.batches)

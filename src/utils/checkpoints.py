@@ -14,10 +14,15 @@ log = get_logger(__name__)
 
 
 def resolve_ckpt_path(value: str | None, output_dir: str | Path) -> str | None:
-    """`ckpt_path`: null, `last` (this run dir's checkpoints/last.ckpt) or a file; missing -> error with the fix."""
+    """`ckpt_path`: null; `last` (this run dir's checkpoints/last.ckpt); `auto` (last.ckpt if it exists,
+    else a fresh start: for requeued cluster jobs); or a file. A missing file is an error with the fix."""
     if value is None:
         return None
-    path = Path(output_dir) / "checkpoints" / "last.ckpt" if value == "last" else Path(value)
+    last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    if value == "auto":
+        log.info("ckpt_path=auto: %s", f"resuming from {last}" if last.is_file() else "no last.ckpt, starting fresh")
+        return str(last) if last.is_file() else None
+    path = last if value == "last" else Path(value)
     if not path.is_file():
         hint = (
             "Resume in the interrupted run's directory: hydra.run.dir=<that run dir> ckpt_path=last"
@@ -42,6 +47,14 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
     for path in [c.best_model_path for c in callbacks] + [c.last_model_path for c in callbacks]:
         if path and Path(path).is_file():
             return path
+    return None
+
+
+def best_score(trainer: L.Trainer) -> float | None:
+    """Best value of the monitored validation metric seen during fit (None without a monitoring checkpoint)."""
+    for callback in trainer.checkpoint_callbacks:
+        if callback.monitor and callback.best_model_score is not None:
+            return float(callback.best_model_score)
     return None
 
 

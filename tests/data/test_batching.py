@@ -82,3 +82,17 @@ def test_unshuffled_batches_repeat_every_epoch() -> None:
     first = list(sampler)
     sampler.set_epoch(5)
     assert list(sampler) == first
+
+
+def test_small_eval_sets_still_give_every_rank_a_batch() -> None:
+    shards = [list(EvalBatchSampler(LENGTHS[:60], 64, rank=r, world_size=2)) for r in range(2)]
+    assert all(len(s) == 1 for s in shards)
+    assert sorted(i for s in shards for b in s for i in b) == list(range(60))
+    with pytest.raises(ValueError, match="cannot feed 2 devices"):
+        EvalBatchSampler(LENGTHS[:1], 64, rank=0, world_size=2)
+
+
+def test_eval_groups_stay_in_one_batch() -> None:
+    groups = [i // 3 for i in range(30)]  # 10 groups (sentences) of 3 rows (windows)
+    batches = list(EvalBatchSampler([10] * 30, 4, groups=groups))
+    assert all(len({groups[i] for i in b}) * 3 == len(b) for b in batches)

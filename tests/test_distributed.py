@@ -1,0 +1,38 @@
+"""DDP on CPU (gloo, 2 processes) started as a user would, inside a multirun: every job in its own
+directory, rank 1 running the job (not the sweep), no hang, and test metrics that count each example
+once (equal to a single-process evaluation of the same checkpoint)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import compose_config, run_cli, tiny_overrides
+
+DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+
+
+def test_ddp_inside_a_multirun_with_exact_test_metrics(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    from src.eval import evaluate
+
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        "train", "-m", *tiny_overrides(tiny["bert"], sentiment_dir, *DDP, "trainer.max_epochs=1", "export=false"),
+        "data.max_samples.test=199", "model.optimizer.lr=1e-3,2e-3", f"hydra.sweep.dir={sweep}", timeout=240,
+    )  # fmt: skip
+    assert proc.stdout.count("Launching 2 jobs locally") == 1  # a rank re-running the sweep would print it again
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    for job in ("0", "1"):
+        assert json.loads((sweep / job / "result.json").read_text())["status"] == "ok"
+        assert (sweep / job / "train_ddp_process_1.log").is_file()  # rank 1 logs to its own file
+    assert (sweep / "summary.md").read_text().count("| ok |") == 2
+
+    # 199 test reviews on 2 ranks: DistributedSampler would score 200 (one twice); we score each once
+    ddp_test = json.loads((sweep / "0" / "result.json").read_text())["test"]
+    best = next((sweep / "0" / "checkpoints").glob("best-*.ckpt"))
+    single = evaluate(compose_config([f"ckpt_path={best}", "logger=none", "trainer=cpu"], "eval", output_dir=tmp_path))
+    assert single["test/acc"] == ddp_test
+    correct = round(single["test/acc"] * 199)
+    assert single["test/acc"] == pytest.approx(correct / 199, abs=1e-6)  # a count out of 199 examples, not 200
