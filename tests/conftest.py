@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from src.utils.config import compose_config  # noqa: F401 (re-exported for the tests)
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["WANDB_MODE"] = "offline"
@@ -55,24 +57,6 @@ def tiny_overrides(model_dir: Path, data_dir: Path, *extra: str) -> list[str]:
         "model.optimizer.lr=2e-3",
         *extra,
     ]
-
-
-def compose_config(overrides: list[str], config_name: str = "train", output_dir: Path | None = None):
-    """Compose the real config files as the CLI would (without running Hydra's app machinery).
-
-    The `hydra` node is registered as the current HydraConfig (so `${hydra:...}` resolves), then removed.
-    """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        extra = [f"paths.output_dir={output_dir}"] if output_dir is not None else []
-        cfg = compose(config_name=config_name, overrides=[*overrides, *extra], return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
 
 
 def run_cli(script: str, *overrides: str, expect_ok: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:

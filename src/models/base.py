@@ -57,7 +57,9 @@ class EncoderModule(L.LightningModule):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
     def log_lr(self) -> None:
-        self.log("train/lr", self.optimizers().optimizer.param_groups[0]["lr"], on_step=True, on_epoch=False)
+        """Learning rate, at logging steps only (logging a Python float copies it to the device: a sync)."""
+        if self.trainer.global_step % self.trainer.log_every_n_steps == 0:
+            self.log("train/lr", self.optimizers().optimizer.param_groups[0]["lr"], on_step=True, on_epoch=False)
 
     def configure_optimizers(self) -> dict:
         cfg = self.hparams.model
