@@ -33,6 +33,7 @@ from src.utils.instantiate import instantiate_group, trainer_kwargs
 from src.utils.log import get_logger, quiet_libraries
 from src.utils.report import flat_config, format_confusion, format_table, scalars
 from src.utils.sweep import write_result
+from src.utils.wandb_logger import log_export
 from src.utils.wrap import task_wrapper
 
 log = get_logger("train")
@@ -93,6 +94,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if best and Path(best).is_file():
             exported = Module.load_from_checkpoint(best, map_location="cpu", weights_only=True).model
         summary["hf model"] = export_huggingface(exported, datamodule.tokenizer, output_dir / "hf_model")
+        log_export(trainer.loggers, output_dir / "hf_model", {"checkpoint": best, **metrics})
     summary.update({k: v for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/"))})
     if trainer.is_global_zero:
         monitor, test_metric = cfg.task.monitor, cfg.task.monitor.replace("val/", "test/", 1)

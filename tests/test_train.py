@@ -144,7 +144,8 @@ def test_csv_logger_records_per_step_loss(tiny: dict, sentiment_dir: Path, tmp_p
 def test_wandb_default_logger_runs_offline_without_credentials(
     tiny: dict, sentiment_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    """The default logger with no key and no TTY: the run completes, logged offline for a later `wandb sync`."""
+    """The default logger with no key and no TTY: the run completes, logged offline for a later `wandb sync`,
+    report figures included; resuming it with ckpt_path=last continues the same W&B run."""
     from src.train import train
 
     monkeypatch.delenv("WANDB_MODE")
@@ -155,3 +156,9 @@ def test_wandb_default_logger_runs_offline_without_credentials(
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
     assert metrics["test/acc"] >= 0
+    images = {p.name.rsplit("_", 2)[0] for p in runs[0].glob("files/media/images/**/*.png")}
+    assert {"confusion_matrix", "roc_curve", "pr_curve", "class_distribution"} <= images
+
+    train(compose_config([*overrides, "ckpt_path=last", "trainer.max_epochs=3"], output_dir=tmp_path))
+    run_ids = {p.name.rsplit("-", 1)[-1] for p in (tmp_path / "wandb").glob("offline-run-*")}
+    assert run_ids == {(tmp_path / "wandb_run_id").read_text()}  # two offline runs, one W&B run

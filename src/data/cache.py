@@ -18,7 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 from transformers import PreTrainedTokenizerBase
 
-CACHE_FORMAT = 1  # bump when the layout of cached datasets changes
+CACHE_FORMAT = 2  # bump when the layout of cached datasets changes
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:

@@ -229,6 +229,7 @@ class NERDataModule(TokenizedDataModule):
                     out["word_ids"].append([-1] * len(prefix) + scored + [-1] * len(suffix))
                     out["sentence"].append(indices[s])
                     out["tags"].append(tags if k == 0 else [])  # gold of every word, once per sentence
+                    out["words"].append(batch["tokens"][s] if k == 0 else [])  # for reports
                     out["length"].append(len(span) + len(prefix) + len(suffix))
                     out["truncated"].append(k == 0 and len(starts) > 1)
                     out["unrepresented"].append(len(tags) - len(first_positions) if k == 0 else 0)

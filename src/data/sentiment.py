@@ -36,6 +36,7 @@ class SentimentDataModule(TokenizedDataModule):
 
     task = "sentiment"
     task_keys = {"text_column", "label_column", "label_names", "truncation", "head_tokens"}  # noqa: RUF012
+    columns = ("input_ids", "labels", "idx")
     stratify = True
 
     # ------------------------------------------------------------------ validation
@@ -127,15 +128,16 @@ class SentimentDataModule(TokenizedDataModule):
         budget = max_length - len(prefix) - len(suffix)
         mode, head = self.cfg.get("truncation", "head"), int(self.cfg.get("head_tokens", 128))
 
-        def encode(batch: dict) -> dict:
+        def encode(batch: dict, indices: list[int]) -> dict:
             # tokenize untruncated, then cut ourselves: we learn which rows were truncated and can keep head+tail
             full = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
             ids = [prefix + truncate(x, budget, mode, head) + suffix for x in full]
             return {
+                "idx": indices,  # row in this split: reports look the text up by it
                 "input_ids": ids,
                 "length": [len(x) for x in ids],
                 "truncated": [len(x) > budget for x in full],
                 "full_length": [len(x) + len(prefix) + len(suffix) for x in full],
             }
 
-        return split.map(encode, batched=True, remove_columns=["text"], desc="tokenizing", keep_in_memory=True)
+        return split.map(encode, batched=True, with_indices=True, desc="tokenizing", keep_in_memory=True)

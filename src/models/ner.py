@@ -19,12 +19,13 @@ from transformers import AutoModelForTokenClassification
 
 from src.models.base import EncoderModule
 from src.models.entities import EntityF1
+from src.models.store import PredictionStore
 
 
 def assemble_sentences(
     sentence: torch.Tensor, word_ids: torch.Tensor, preds: torch.Tensor, tags: torch.Tensor, outside: int
-) -> tuple[list[list[int]], list[list[int]]]:
-    """Whole-sentence (predicted, gold) tag ids from a batch of windows.
+) -> tuple[list[list[int]], list[list[int]], list[int]]:
+    """Whole-sentence (predicted, gold) tag ids, and the sentence ids, from a batch of windows.
 
     sentence: (B,) sentence of each window; word_ids: (B, T) word scored at each token, -1 elsewhere;
     preds: (B, T) predicted tag ids; tags: (B, W) gold tags of the sentence on its first window, -100 pad.
@@ -41,7 +42,7 @@ def assemble_sentences(
             if word >= 0:
                 predicted[s][word] = tag
     order = sorted(gold)
-    return [[predicted[s].get(w, outside) for w in range(len(gold[s]))] for s in order], [gold[s] for s in order]
+    return [[predicted[s].get(w, outside) for w in range(len(gold[s]))] for s in order], [gold[s] for s in order], order
 
 
 class NERModule(EncoderModule):
@@ -64,7 +65,13 @@ class NERModule(EncoderModule):
         self.val_acc, self.test_acc = MulticlassAccuracy(n, average="micro"), MulticlassAccuracy(n, average="micro")
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
+        # per word, for reports: sentence id, predicted and gold tag ids
+        self.val_store, self.test_store = (
+            PredictionStore("sentence", "pred", "gold"),
+            PredictionStore("sentence", "pred", "gold"),
+        )
         self.confusion: dict[str, list[list[int]]] = {}  # last computed tag matrix per stage (rows: gold)
+        self.predictions: dict[str, dict[str, torch.Tensor]] = {}  # last epoch's, per stage (for reports)
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])  # (B, T, C)
@@ -84,8 +91,14 @@ class NERModule(EncoderModule):
         getattr(self, f"{stage}_acc").update(preds[scored], batch["labels"][scored])
         getattr(self, f"{stage}_confusion").update(preds[scored], batch["labels"][scored])
         getattr(self, f"{stage}_loss").update(loss, weight=int((batch["labels"] != -100).sum()))
-        sentences = assemble_sentences(batch["sentence"], batch["word_ids"], preds, batch["tags"], self.outside)
-        getattr(self, f"{stage}_entities").update(*sentences)
+        pred, gold, ids = assemble_sentences(batch["sentence"], batch["word_ids"], preds, batch["tags"], self.outside)
+        getattr(self, f"{stage}_entities").update(pred, gold)
+        flat = {
+            "sentence": [s for s, tags in zip(ids, gold, strict=True) for _ in tags],
+            "pred": [t for tags in pred for t in tags],
+            "gold": [t for tags in gold for t in tags],
+        }
+        getattr(self, f"{stage}_store").update(**{k: torch.tensor(v, device=self.device) for k, v in flat.items()})
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -100,7 +113,9 @@ class NERModule(EncoderModule):
         scores |= {f"{stage}/token_acc": acc.compute(), f"{stage}/loss": loss.compute()}
         self.log_dict(scores, prog_bar=False, sync_dist=False)  # already global: metric states were synced
         self.confusion[stage] = confusion.compute().cpu().tolist()
-        for metric in (entity, acc, loss, confusion):
+        store = getattr(self, f"{stage}_store")
+        self.predictions[stage] = store.compute()
+        for metric in (entity, acc, loss, confusion, store):
             metric.reset()
 
     def on_validation_epoch_end(self) -> None:

@@ -18,6 +18,7 @@ from torchmetrics.classification import (
 from transformers import AutoModelForSequenceClassification
 
 from src.models.base import EncoderModule
+from src.models.store import PredictionStore
 
 
 class SentimentModule(EncoderModule):
@@ -45,7 +46,12 @@ class SentimentModule(EncoderModule):
         self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
+        self.val_store, self.test_store = (
+            PredictionStore("probs", "labels", "idx"),
+            PredictionStore("probs", "labels", "idx"),
+        )
         self.confusion: dict[str, list[list[int]]] = {}  # last computed matrix per stage (rows: gold)
+        self.predictions: dict[str, dict[str, torch.Tensor]] = {}  # last epoch's, per stage (for reports)
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])  # (B, C)
@@ -64,6 +70,7 @@ class SentimentModule(EncoderModule):
         metrics.update(probs, batch["labels"])
         mean_loss.update(loss, weight=len(batch["labels"]))
         getattr(self, f"{stage}_confusion").update(probs, batch["labels"])
+        getattr(self, f"{stage}_store").update(probs=probs, labels=batch["labels"], idx=batch["idx"])
         # Metric objects: Lightning calls compute() (synced across ranks) at epoch end, then reset()
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
         self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True)
@@ -74,13 +81,16 @@ class SentimentModule(EncoderModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "test")
 
-    def _store_confusion(self, stage: str) -> None:
-        matrix = getattr(self, f"{stage}_confusion")
+    def _end_epoch(self, stage: str) -> None:
+        """Keep this epoch's confusion matrix and predictions (gathered from all ranks) for reports."""
+        matrix, store = getattr(self, f"{stage}_confusion"), getattr(self, f"{stage}_store")
         self.confusion[stage] = matrix.compute().cpu().tolist()
+        self.predictions[stage] = store.compute()
         matrix.reset()
+        store.reset()
 
     def on_validation_epoch_end(self) -> None:
-        self._store_confusion("val")
+        self._end_epoch("val")
 
     def on_test_epoch_end(self) -> None:
-        self._store_confusion("test")
+        self._end_epoch("test")

@@ -114,7 +114,7 @@ def gold_as_predictions(dm: NERDataModule, split: str = "train") -> dict:
     data = dm.splits[split].select_columns(list(dm.columns))
     batch = PadCollator(dm.tokenizer.pad_token_id)(list(data))
     preds = batch["labels"].clamp(min=0)
-    pred, gold = assemble_sentences(batch["sentence"], batch["word_ids"], preds, batch["tags"], outside=0)
+    pred, gold, _ = assemble_sentences(batch["sentence"], batch["word_ids"], preds, batch["tags"], outside=0)
     metric = EntityF1(dm.label_names)
     metric.update(pred, gold)
     return metric.compute() | {"pred": pred, "gold": gold}

@@ -6,8 +6,12 @@ import logging
 from pathlib import Path
 
 import pytest
+from hydra.types import RunMode
+from lightning.pytorch.loggers import WandbLogger
+from omegaconf import open_dict, read_write
 
-from src.utils.wandb_logger import wandb_logger, wandb_mode
+from src.utils.wandb_logger import hydra_identity, log_export, run_id, wandb_logger, wandb_mode
+from tests.conftest import compose_config
 
 
 @pytest.fixture
@@ -52,7 +56,55 @@ def test_explicit_modes(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_logger_falls_back_offline_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         logger = wandb_logger(project="p", save_dir=str(tmp_path), log_model=True)
-    assert logger._offline and not logger._log_model  # artifacts need the server: dropped, not a crash
+    assert logger._offline and not logger._log_model  # Lightning cannot upload checkpoints offline: not a crash
+    assert logger.upload_export  # the exported model is still logged, as an offline artifact
     messages = [r.getMessage() for r in caplog.records]
     assert any("W&B offline: no W&B credentials" in m and "wandb sync" in m for m in messages)
-    assert any("log_model ignored" in m for m in messages)
+    assert any("checkpoints are not uploaded" in m for m in messages)
+
+
+def test_resumed_run_keeps_its_wandb_run_id(tmp_path: Path) -> None:
+    first = run_id(str(tmp_path), resume_from=None)
+    assert (tmp_path / "wandb_run_id").read_text() == first
+    assert run_id(str(tmp_path), resume_from="last") == first  # ckpt_path=last: same W&B run
+    assert run_id(str(tmp_path), resume_from=None) != first  # a new run in the same dir: a new W&B run
+
+
+def test_multirun_jobs_are_grouped_by_sweep(tmp_path: Path) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    cfg = compose_config(["model.optimizer.lr=1e-3"], output_dir=tmp_path)
+    assert hydra_identity(None, None, "/x/run-7") == {"name": "run-7", "group": None}  # a single run: no group
+    hydra = HydraConfig.get()
+    with read_write(hydra), open_dict(hydra):
+        hydra.mode = RunMode.MULTIRUN
+        hydra.job.num = 3
+        hydra.job.name = "train"
+        hydra.job.override_dirname = "model.optimizer.lr=1e-3"
+        hydra.sweep.dir = str(tmp_path / "2026-01-01_00-00-00")
+    expected = {"name": "3: model.optimizer.lr=1e-3", "group": "train-2026-01-01_00-00-00"}
+    assert hydra_identity(None, None, "/x/3") == expected
+    assert hydra_identity("mine", "g", "/x/3") == {"name": "mine", "group": "g"}
+    assert OmegaConf.select(cfg, "logger.wandb.resume_from") is None
+
+
+def test_log_export_uploads_the_hf_dir(tmp_path: Path) -> None:
+    class Experiment:
+        id = "abc123"
+
+        def __init__(self) -> None:
+            self.logged: list = []
+
+        def log_artifact(self, artifact: object, aliases: list) -> None:
+            self.logged.append((artifact, aliases))
+
+    experiment = Experiment()
+    logger = WandbLogger(offline=True, save_dir=str(tmp_path), experiment=experiment)
+    logger.upload_export = True
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text("{}")
+    log_export([logger], tmp_path / "hf", {"test/acc": 0.9})
+    artifact, aliases = experiment.logged[0]
+    assert artifact.name == "model-abc123" and artifact.type == "model" and aliases == ["best", "latest"]
+    assert "config.json" in artifact.manifest.entries and artifact.metadata == {"test/acc": 0.9}
