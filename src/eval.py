@@ -89,7 +89,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     del checkpoint  # the module below reads it again, weights only
     module = Module.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
 
-    trainer = L.Trainer(**trainer_kwargs(cfg.trainer), logger=instantiate_group(cfg.get("logger")) or False)
+    trainer = L.Trainer(
+        **trainer_kwargs(cfg.trainer),
+        logger=instantiate_group(cfg.get("logger")) or False,
+        callbacks=instantiate_group(cfg.get("callbacks")),
+    )
     trainer.test(module, datamodule=datamodule)
     metrics = scalars(trainer.callback_metrics)
     if trainer.is_global_zero:

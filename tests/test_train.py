@@ -51,6 +51,8 @@ def test_train_learns_exports_and_eval_reproduces(tiny: dict, sentiment_dir: Pat
     best = next((run / "checkpoints").glob("best-*.ckpt"))
     proc = run_cli("eval", f"ckpt_path={best}", "logger=none", f"hydra.run.dir={tmp_path / 'eval'}")
     assert summary_value(proc.stdout, "test/acc") == test_acc
+    assert (tmp_path / "eval" / "report" / "test" / "roc_curve.png").is_file()  # eval writes the test report too
+    assert f"| acc |  | {test_acc:.4f} |" in (tmp_path / "eval" / "report.md").read_text()
 
     # the exported directory is the tested model: the pipeline reproduces its test accuracy
     test = pd.read_parquet(sentiment_dir / "test.parquet")

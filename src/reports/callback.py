@@ -92,6 +92,7 @@ class Reports(L.Callback):
         if config.exists():
             cfg = OmegaConf.load(config)
             rows = [(k, OmegaConf.select(cfg, k, throw_on_resolution_failure=False)) for k in KEY_SETTINGS]
+            rows = [(k, v) for k, v in rows if v is not None]
             lines += ["## Settings", "", "| key | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), "",
                       "Full configuration: `.hydra/config.yaml` (overrides: `.hydra/overrides.yaml`).", ""]  # fmt: skip
         lines += self._metrics_lines()
