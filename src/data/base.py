@@ -56,6 +56,17 @@ def special_framing(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list
     raise ValueError(f"Cannot locate the text inside {type(tokenizer).__name__}'s special-token template.")
 
 
+def raise_if_problems(problems: Mapping[str, list[str]], where: str, counting: str, fix: str) -> None:
+    """One error listing every kind of bad row: up to 5 places per kind, how many in all, and the fix."""
+    if not problems:
+        return
+    lines = [
+        f"  - {what}: {', '.join(places[:5])}{' ...' if len(places) > 5 else ''} ({len(places)} in all)"
+        for what, places in problems.items()
+    ]
+    raise ValueError(f"Invalid data in {where} ({counting}):\n" + "\n".join(lines) + f"\n{fix}")
+
+
 class TokenizedDataModule(L.LightningDataModule):
     """Base data module; subclasses set `task`, `task_keys`, `readers` and implement the hooks below."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from datasets import ClassLabel, Dataset, DatasetDict, Sequence, Value
 from transformers import PreTrainedTokenizerBase
 
-from src.data.base import SPLITS, TokenizedDataModule, special_framing
+from src.data.base import SPLITS, TokenizedDataModule, raise_if_problems, special_framing
 from src.data.sources import RawData
 from src.utils.log import get_logger
 
@@ -182,16 +182,10 @@ class NERDataModule(TokenizedDataModule):
                     tag_id = -1
                 converted.append(tag_id)
             ids.append(converted)
-        if problems:
-            lines_out = [
-                f"  - {what}: {', '.join(where_[:5])}{' ...' if len(where_) > 5 else ''} ({len(where_)} in all)"
-                for what, where_ in problems.items()
-            ]
-            raise ValueError(
-                f"Invalid data in {where} (rows are 0-based sentences; lines are 1-based):\n"
-                + "\n".join(lines_out)
-                + f"\nThe label set is {names} (read from train, or data.label_names)."
-            )
+        raise_if_problems(
+            problems, where, "rows are 0-based sentences; lines are 1-based",
+            f"Fix: correct these sentences; the label set is {names} (read from train, or data.label_names).",
+        )  # fmt: skip
         return ids
 
     # ------------------------------------------------------------------ tokenization

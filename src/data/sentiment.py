@@ -7,7 +7,7 @@ from collections import defaultdict
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 from transformers import PreTrainedTokenizerBase
 
-from src.data.base import SPLITS, TokenizedDataModule, special_framing
+from src.data.base import SPLITS, TokenizedDataModule, raise_if_problems, special_framing
 from src.data.sources import RawData
 from src.utils.log import get_logger
 
@@ -97,29 +97,21 @@ class SentimentDataModule(TokenizedDataModule):
 
     def _check_split(self, texts: list, labels: list, to_id: dict, names: list[str], where: str) -> list[int]:
         """Label ids for one split; raises listing every kind of bad row (empty text, unknown label)."""
-        problems: dict[str, list[int]] = defaultdict(list)
+        problems: dict[str, list[str]] = defaultdict(list)
         ids: list[int] = []
         for row, (text, label) in enumerate(zip(texts, labels, strict=True)):
             if not isinstance(text, str) or not text.strip():
-                problems["empty or missing text"].append(row)
+                problems["empty or missing text"].append(f"row {row}")
             key = int(label) if isinstance(label, (bool, int)) else label
             if key not in to_id:
-                problems[f"label {label!r} is not one of {names}" if label is not None else "missing label"].append(row)
-                ids.append(-1)
-            else:
-                ids.append(to_id[key])
-        if problems:
-            lines = [
-                f"  - {what}: row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows[:5]))}"
-                f"{' ...' if len(rows) > 5 else ''} ({len(rows)} row{'s' if len(rows) > 1 else ''})"
-                for what, rows in problems.items()
-            ]
-            raise ValueError(
-                f"Invalid data in {where} (rows are 0-based, in file order):\n"
-                + "\n".join(lines)
-                + f"\nFix: drop or correct these rows; the label set is data.label_names (now {names}), "
-                "integer labels are indices into it."
-            )
+                what = f"label {label!r} is not one of {names}" if label is not None else "missing label"
+                problems[what].append(f"row {row}")
+            ids.append(to_id.get(key, -1))
+        raise_if_problems(
+            problems, where, "rows are 0-based, in file order",
+            f"Fix: drop or correct these rows; the label set is data.label_names (now {names}), "
+            "integer labels are indices into it.",
+        )  # fmt: skip
         return ids
 
     # ------------------------------------------------------------------ tokenization

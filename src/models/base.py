@@ -51,6 +51,13 @@ class EncoderModule(L.LightningModule):
             self.model.compile(dynamic=True)  # in place: state_dict keys stay the same
         weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
+        self.confusion: dict[str, list[list[int]]] = {}  # last computed matrix per stage (rows: gold)
+        self.predictions: dict[str, dict[str, torch.Tensor]] = {}  # last epoch's, per stage (for reports)
+        self.make_metrics(label_names)
+
+    def make_metrics(self, label_names: list[str]) -> None:
+        """The task's torchmetrics objects, one set per evaluation stage (val_*, test_*)."""
+        raise NotImplementedError
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) token ids and mask -> logits, (B, C) per text or (B, T, C) per token."""

@@ -51,27 +51,15 @@ class NERModule(EncoderModule):
     task = "ner"
     auto_class = AutoModelForTokenClassification
 
-    def __init__(
-        self,
-        model: dict,
-        label_names: list[str],
-        class_weights: list[float] | None = None,
-        backbone_config: dict | None = None,
-    ) -> None:
-        super().__init__(model, label_names, class_weights, backbone_config)
+    def make_metrics(self, label_names: list[str]) -> None:
         n = len(label_names)
         self.outside = label_names.index("O")
-        self.val_entities, self.test_entities = EntityF1(label_names), EntityF1(label_names)
-        self.val_acc, self.test_acc = MulticlassAccuracy(n, average="micro"), MulticlassAccuracy(n, average="micro")
-        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
-        self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
+        self.val_entities, self.test_entities = (EntityF1(label_names) for _ in range(2))
+        self.val_acc, self.test_acc = (MulticlassAccuracy(n, average="micro") for _ in range(2))
+        self.val_loss, self.test_loss = (MeanMetric() for _ in range(2))
+        self.val_confusion, self.test_confusion = (MulticlassConfusionMatrix(n) for _ in range(2))
         # per word, for reports: sentence id, predicted and gold tag ids
-        self.val_store, self.test_store = (
-            PredictionStore("sentence", "pred", "gold"),
-            PredictionStore("sentence", "pred", "gold"),
-        )
-        self.confusion: dict[str, list[list[int]]] = {}  # last computed tag matrix per stage (rows: gold)
-        self.predictions: dict[str, dict[str, torch.Tensor]] = {}  # last epoch's, per stage (for reports)
+        self.val_store, self.test_store = (PredictionStore("sentence", "pred", "gold") for _ in range(2))
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])  # (B, T, C)

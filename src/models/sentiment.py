@@ -27,14 +27,7 @@ class SentimentModule(EncoderModule):
     task = "sentiment"
     auto_class = AutoModelForSequenceClassification
 
-    def __init__(
-        self,
-        model: dict,
-        label_names: list[str],
-        class_weights: list[float] | None = None,
-        backbone_config: dict | None = None,
-    ) -> None:
-        super().__init__(model, label_names, class_weights, backbone_config)
+    def make_metrics(self, label_names: list[str]) -> None:
         n = len(label_names)
         metrics = MetricCollection(
             {
@@ -44,14 +37,9 @@ class SentimentModule(EncoderModule):
             }
         )
         self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
-        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
-        self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
-        self.val_store, self.test_store = (
-            PredictionStore("probs", "labels", "idx"),
-            PredictionStore("probs", "labels", "idx"),
-        )
-        self.confusion: dict[str, list[list[int]]] = {}  # last computed matrix per stage (rows: gold)
-        self.predictions: dict[str, dict[str, torch.Tensor]] = {}  # last epoch's, per stage (for reports)
+        self.val_loss, self.test_loss = (MeanMetric() for _ in range(2))
+        self.val_confusion, self.test_confusion = (MulticlassConfusionMatrix(n) for _ in range(2))
+        self.val_store, self.test_store = (PredictionStore("probs", "labels", "idx") for _ in range(2))
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])  # (B, C)

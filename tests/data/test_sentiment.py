@@ -72,12 +72,12 @@ def test_single_file_carves_validation_and_test(tiny: dict, tmp_path: Path) -> N
     [
         ([{"body": "x", "label": 0}], {}, ["'text' not found", "columns are ['body', 'label']", "data.text_column"]),
         ([{"text": "x", "stars": 0}], {}, ["'label' not found", "data.label_column"]),
-        ([*GOOD[:3], {"text": "   ", "label": 1}], {}, ["empty or missing text: row 3 (1 row)", "train.csv"]),
+        ([*GOOD[:3], {"text": "   ", "label": 1}], {}, ["empty or missing text: row 3 (1 in all)", "train.csv"]),
         ([*GOOD[:5], {"text": "ok", "label": 2}], {}, ["label 2 is not one of ['neg', 'pos']: row 5"]),
         (
             [{"text": "a", "label": "pos"}, {"text": "b", "label": "positve"}],
             {"label_names": ["neg", "pos"]},
-            ["label 'positve' is not one of ['neg', 'pos']: row 1 (1 row)"],
+            ["label 'positve' is not one of ['neg', 'pos']: row 1 (1 in all)"],
         ),
     ],
     ids=["no-text-column", "no-label-column", "empty-text", "label-out-of-range", "unknown-label-name"],
