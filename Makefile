@@ -7,9 +7,9 @@ TORCH ?= torch==2.13.0
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-install:  ## install torch (CPU build; set TORCH= for another), the project (editable), sweep plugins, dev tools
+install:  ## install torch (CPU build; set TORCH= for another), the project (editable), sweep plugins, ONNX, dev tools
 	$(PYTHON) -m pip install $(TORCH)
-	$(PYTHON) -m pip install -e ".[dev,sweep]"
+	$(PYTHON) -m pip install -e ".[dev,sweep,onnx]"
 
 test:  ## fast offline test suite (tiny models, synthetic data; < 5 min on 2 CPU cores)
 	$(PYTHON) -m pytest -m "not slow" -q

@@ -1,0 +1,83 @@
+"""Export a trained model (`<run>/hf_model`) to ONNX and check it against PyTorch before keeping it.
+
+    python src/export.py model_dir=logs/sentiment/train/<run>/hf_model      # -> <model_dir>/model.onnx
+    python src/export.py model_dir=<run>/hf_model output=/models/imdb.onnx opset=18
+
+The graph takes input_ids and attention_mask (dynamic batch and sequence axes) and returns logits. The
+parity check runs PyTorch and onnxruntime on padded batches of several lengths; if their logits differ by
+more than `tolerance` the file is deleted and the run fails. Use it with `predict.py backend=onnx`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `src` importable without `pip install -e .`
+os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+
+import hydra
+from omegaconf import DictConfig
+
+from src.inference.onnx_export import OnnxSession, export_onnx, max_logit_diff, parity_batches
+from src.inference.predictor import load_config, load_inference_tokenizer, load_model, resolve_max_length
+from src.utils.log import get_logger, quiet_libraries
+from src.utils.report import format_table
+from src.utils.wrap import task_wrapper
+
+log = get_logger("export")
+
+
+def output_path(cfg: DictConfig) -> Path:
+    """`output`, or <model_dir>/model.onnx (where predict.py backend=onnx looks)."""
+    if cfg.get("output"):
+        return Path(cfg.output)
+    if not Path(cfg.model_dir).is_dir():
+        raise ValueError(f"model_dir={cfg.model_dir!r} is not a local directory. Fix: output=<file.onnx>.")
+    return Path(cfg.model_dir) / "model.onnx"
+
+
+@task_wrapper
+def export(cfg: DictConfig) -> dict[str, object]:
+    """Export, check parity, report; returns path, export seconds and the largest logit difference."""
+    quiet_libraries()
+    config, task = load_config(cfg.model_dir)
+    tokenizer = load_inference_tokenizer(cfg.model_dir, task)
+    model = load_model(cfg.model_dir, task)
+    path = output_path(cfg)
+    start = time.perf_counter()
+    export_onnx(model, path, opset=int(cfg.opset))
+    seconds = time.perf_counter() - start
+    batches = parity_batches(model.get_input_embeddings().num_embeddings, resolve_max_length(None, tokenizer, config))
+    diff = max_logit_diff(model, OnnxSession(path, "cpu"), batches)
+    if not diff <= float(cfg.tolerance):  # NaN fails too
+        path.unlink()
+        raise RuntimeError(
+            f"ONNX parity check failed: logits differ from PyTorch by {diff:.3g} > tolerance={cfg.tolerance} "
+            f"on batches of shapes {[tuple(ids.shape) for ids, _ in batches]}; {path} was deleted. "
+            "Fix: try another opset=..., or report the model type; predict with backend=torch meanwhile."
+        )
+    shapes = ", ".join("x".join(map(str, ids.shape)) for ids, _ in batches)
+    summary = {
+        "onnx model": path,
+        "task": task,
+        "opset": cfg.opset,
+        "export time": f"{seconds:.1f} s",
+        "parity max |diff|": f"{diff:.2e} (PyTorch vs onnxruntime logits, batches {shapes})",
+        "size": f"{path.stat().st_size / 2**20:.1f} MiB",
+    }
+    print(format_table(f"ONNX export of {cfg.model_dir}", summary))
+    return {"path": str(path), "export_s": seconds, "max_abs_diff": diff}
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="export")
+def main(cfg: DictConfig) -> None:
+    export(cfg)
+
+
+if __name__ == "__main__":
+    main()

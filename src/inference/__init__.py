@@ -1,0 +1,1 @@
+"""Inference on exported models: batched predictions (PyTorch or ONNX), input files, ONNX export."""
