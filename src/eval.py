@@ -27,9 +27,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.tasks import get_task
 from src.utils.checkpoints import read_checkpoint, resolve_ckpt_path
+from src.utils.console import format_confusion, format_table, scalars
 from src.utils.instantiate import instantiate_group, trainer_kwargs
 from src.utils.log import get_logger, quiet_libraries
-from src.utils.report import format_confusion, format_table, scalars
 from src.utils.wrap import task_wrapper
 
 log = get_logger("eval")

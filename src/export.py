@@ -25,8 +25,8 @@ from omegaconf import DictConfig
 
 from src.inference.onnx_export import OnnxSession, export_onnx, max_logit_diff, parity_batches
 from src.inference.predictor import load_config, load_inference_tokenizer, load_model, resolve_max_length
+from src.utils.console import format_table
 from src.utils.log import get_logger, quiet_libraries
-from src.utils.report import format_table
 from src.utils.wrap import task_wrapper
 
 log = get_logger("export")

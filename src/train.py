@@ -27,11 +27,11 @@ from src.data.base import plain
 from src.models.backbone import check_model_config
 from src.tasks import get_task
 from src.utils.checkpoints import best_checkpoint, best_score, export_huggingface, resolve_ckpt_path
+from src.utils.console import flat_config, format_confusion, format_table, scalars
 from src.utils.ddp import launch_ranks_from_job_config
 from src.utils.gpu_pool import gpu_count
 from src.utils.instantiate import instantiate_group, trainer_kwargs
 from src.utils.log import get_logger, quiet_libraries
-from src.utils.report import flat_config, format_confusion, format_table, scalars
 from src.utils.sweep import write_result
 from src.utils.wandb_logger import log_export
 from src.utils.wrap import task_wrapper

@@ -1,4 +1,4 @@
-"""Small helpers to show and log results."""
+"""Console summaries of a run (metric tables, confusion matrices) and the flat config loggers get."""
 
 from __future__ import annotations
 
