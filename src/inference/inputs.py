@@ -46,7 +46,7 @@ def _read_txt(path: Path, lines: list[str], text_column: str) -> list[str]:
 
 def _read_csv(path: Path, lines: list[str], text_column: str) -> list[str]:
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-    reader = csv.DictReader(io.StringIO("\n".join(lines), newline=""))
+    reader = csv.DictReader(io.StringIO("\n".join(lines), newline=""), strict=True)  # bad quoting raises
     try:
         columns = reader.fieldnames or []
         if text_column not in columns:
@@ -56,7 +56,10 @@ def _read_csv(path: Path, lines: list[str], text_column: str) -> list[str]:
         texts = [row[text_column] or "" for row in reader]  # a short row reads None: an empty text
     except csv.Error as err:
         raise InputFileError(
-            f"{path}:{reader.line_num}: malformed CSV ({err}). Fix the quoting on that line."
+            f"{path}:{reader.line_num + 1}: malformed CSV ({err}) in the row starting on this line. "
+            "Fix the quoting: a field that contains commas, "
+            'quotes or line breaks is wrapped in double quotes and its quotes doubled ("" inside "..."); '
+            "an unclosed quote runs to the end of the file."
         ) from None
     if not texts:
         raise InputFileError(f"{path}: a header but no rows: nothing to predict.")

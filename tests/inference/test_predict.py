@@ -198,6 +198,8 @@ def test_read_txt_csv_jsonl(tmp_path: Path) -> None:
         ("cols.csv", "review,label\nok,1\n", r"cols.csv: no column 'text'; the header has \['review', 'label'\]"),
         ("latin.txt", "fine\nalso fine\ncaf\xe9\n".encode("latin-1"), r"latin.txt:3: not valid UTF-8"),
         ("latin.csv", "text\ncaf\xe9\n".encode("latin-1"), r"latin.csv:2: not valid UTF-8"),
+        ("unclosed.csv", 'text\n"open, never closed\nnext\n', r"unclosed.csv:2: malformed CSV \(unexpected end"),
+        ("quote.csv", 'text\nfine\n"a"b\n', r"quote.csv:3: malformed CSV \(',' expected after '\"'\)"),
         ("bad.jsonl", '{"text": "a"}\n{"text": "b"\n', r"bad.jsonl:2: malformed JSON"),
         ("field.jsonl", '{"text": "a"}\n{"body": "b"}\n', r"field.jsonl:2: no field 'text' \(found fields \['body'\]"),
         ("list.jsonl", '["a"]\n', r"list.jsonl:1: no field 'text' \(found a JSON list\)"),
