@@ -43,15 +43,15 @@ def test_optuna_search_with_sqlite_storage(tiny: dict, sentiment_dir: Path, tmp_
     db = tmp_path / "optuna.db"
     proc = run_cli(
         "train", "hparams_search=optuna", *tiny_overrides(tiny["bert"], sentiment_dir, "debug=limit", "logger=none"),
-        "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=2", f"hydra.sweeper.storage=sqlite:///{db}",
+        "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1", f"hydra.sweeper.storage=sqlite:///{db}",
         "callbacks.pruning.n_startup_jobs=1", f"hydra.sweep.dir={tmp_path / 'sweep'}", "test=false",
     )  # fmt: skip
     assert "Best parameters" in proc.stdout + proc.stderr
     with sqlite3.connect(db) as conn:
         states = [s for (s,) in conn.execute("select state from trials")]
-    assert states == ["COMPLETE"] * 3  # the study survives in the database (resumable)
+    assert states == ["COMPLETE"] * 2  # the study survives in the database (resumable)
     curves = sorted((tmp_path / "sweep").glob(f"*/{CURVE}"))
-    assert len(curves) == 3 and all(len(json.loads(c.read_text())) >= 1 for c in curves)
+    assert len(curves) == 2 and all(len(json.loads(c.read_text())) >= 1 for c in curves)
 
 
 def test_median_pruning_rule(tmp_path: Path) -> None:

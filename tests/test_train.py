@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import compose_config, run_cli, tiny_overrides
+from tests.helpers import InterruptedForTest
 
 
 def summary_value(stdout: str, key: str) -> float:
@@ -84,11 +85,9 @@ def test_resume_mid_epoch_equals_uninterrupted_run(tiny: dict, sentiment_dir: Pa
 
     full, cut = tmp_path / "full", tmp_path / "cut"
     train(compose_config([*base, f"+callbacks.record.path={full}/losses.jsonl"], output_dir=full))  # in-process
-    proc = run_cli(
-        "train", *base, f"hydra.run.dir={cut}", f"+callbacks.record.path={cut}/losses.jsonl",
-        "+callbacks.record.stop_at_step=4", expect_ok=False,
-    )  # fmt: skip
-    assert proc.returncode != 0 and "interrupted at step 4" in proc.stderr + proc.stdout
+    with pytest.raises(InterruptedForTest, match="interrupted at step 4"):  # in-process; the resume is a new process
+        stop = [f"+callbacks.record.path={cut}/losses.jsonl", "+callbacks.record.stop_at_step=4"]
+        train(compose_config([*base, *stop], output_dir=cut))
     assert [r["step"] for r in _losses(cut / "losses.jsonl")] == [1, 2, 3, 4]
     run_cli("train", *base, f"hydra.run.dir={cut}", f"+callbacks.record.path={cut}/losses.jsonl", "ckpt_path=last")
 

@@ -29,9 +29,11 @@ def test_ner_train_eval_and_pipeline(tiny: dict, ner_dir: Path, tmp_path: Path) 
     f1 = summary_value(proc.stdout, "test/f1")
     assert f1 > 0.3, proc.stdout[-3000:]  # random tagging scores ~0
 
+    from src.eval import evaluate  # in-process: test_train.py runs the eval CLI
+
     best = next((run / "checkpoints").glob("best-*.ckpt"))
-    proc = run_cli("eval", "task=ner", f"ckpt_path={best}", "logger=none", f"hydra.run.dir={tmp_path / 'eval'}")
-    assert summary_value(proc.stdout, "test/f1") == f1
+    metrics = evaluate(compose_config(["task=ner", f"ckpt_path={best}", "logger=none"], "eval", tmp_path / "eval"))
+    assert round(metrics["test/f1"], 4) == f1
 
     tagger = pipeline("token-classification", model=str(run / "hf_model"), aggregation_strategy="simple")
     found = tagger("the film with Alice and Bob in Paris")

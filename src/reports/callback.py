@@ -1,9 +1,11 @@
 """The run report: figures and tables written to <output_dir>/report/ whatever the logger (csv,
 tensorboard and none users see them too) and logged to W&B when a WandbLogger is attached.
 
-Training data at fit start, validation whenever the monitored metric reaches a new best, test at the
-end; report.md ties them together with the run's key settings and metrics. Rank 0 only; predictions
-are gathered by the module's PredictionStore at epoch end, so the training loop gets no extra syncs.
+Training data at fit start; validation of the best epoch (by the monitored metric) at fit end, also
+when the run stops on an error or Ctrl-C; test at the end; report.md ties them together with the run's
+key settings and metrics. A new best epoch only keeps its predictions (on CPU): rendering once per fit,
+not once per improvement. Rank 0 only; predictions are gathered by the module's PredictionStore at
+epoch end, so the training loop gets no extra syncs.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ class Reports(L.Callback):
         self.best = -math.inf if mode == "max" else math.inf
         self.sections: dict[str, Section] = {}
         self.metrics: dict[str, dict[str, float]] = {}  # stage -> its metrics when the section was made
+        self.best_val: dict[str, Any] | None = None  # predictions, metrics, epoch and step of the best epoch
 
-    def _publish(self, trainer: L.Trainer, section: Section) -> None:
+    def _publish(self, trainer: L.Trainer, section: Section, step: int) -> None:
         section.save(self.out_dir / section.stage)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                section.log_wandb(logger.experiment, trainer.global_step)
+                section.log_wandb(logger.experiment, step)
         section.close()
         self.sections[section.stage] = section
         log.info("Report %s: %s", section.stage, self.out_dir / section.stage)
@@ -55,17 +58,17 @@ class Reports(L.Callback):
         if trainer.is_global_zero:
             dm = trainer.datamodule
             task = sentiment if module.task == "sentiment" else ner
-            self._publish(trainer, task.data_section(dm.splits["train"], dm.label_names, dm.meta["max_length"]))
+            section = task.data_section(dm.splits["train"], dm.label_names, dm.meta["max_length"])
+            self._publish(trainer, section, trainer.global_step)
 
-    def _eval(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+    def _eval(self, trainer: L.Trainer, module: L.LightningModule, stage: str, predictions: dict, step: int) -> None:
         dm, split = trainer.datamodule, "validation" if stage == "val" else "test"
         if module.task == "sentiment":
-            section = sentiment.eval_section(stage, module.predictions[stage], dm.splits[split], dm.label_names,
+            section = sentiment.eval_section(stage, predictions, dm.splits[split], dm.label_names,
                                              self.n_samples, self.n_mistakes)  # fmt: skip
         else:
-            section = ner.eval_section(stage, module.predictions[stage], dm.splits[split], dm.label_names, self.n_worst)
-        self.metrics[stage] = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{stage}/")}
-        self._publish(trainer, section)
+            section = ner.eval_section(stage, predictions, dm.splits[split], dm.label_names, self.n_worst)
+        self._publish(trainer, section, step)
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         score = trainer.callback_metrics.get(self.monitor)
@@ -73,16 +76,36 @@ class Reports(L.Callback):
             return
         if (float(score) > self.best) if self.mode == "max" else (float(score) < self.best):
             self.best = float(score)
-            self._eval(trainer, module, "val")
-            self.metrics["val"]["epoch"] = trainer.current_epoch
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+            self.best_val = {
+                "predictions": {k: v.detach().cpu() for k, v in module.predictions["val"].items()},
+                "metrics": {**metrics, "epoch": trainer.current_epoch},
+                "step": trainer.global_step,
+            }
+
+    def _report_best_val(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.is_global_zero and self.best_val is not None:
+            best, self.best_val = self.best_val, None
+            self.metrics["val"] = best["metrics"]
+            self._eval(trainer, module, "val", best["predictions"], best["step"])
+
+    def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._report_best_val(trainer, module)
+        if trainer.is_global_zero:
+            self.write_markdown()
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        try:
+            self._report_best_val(trainer, module)  # an interrupted run keeps its best epoch's report
+            if trainer.is_global_zero:
+                self.write_markdown()
+        except Exception as err:  # the original error matters more than the report
+            log.warning("Could not write the validation report after the error: %s", err)
 
     def on_test_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.is_global_zero:
-            self._eval(trainer, module, "test")
-            self.write_markdown()
-
-    def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.is_global_zero:
+            self.metrics["test"] = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+            self._eval(trainer, module, "test", module.predictions["test"], trainer.global_step)
             self.write_markdown()
 
     def write_markdown(self) -> Path:

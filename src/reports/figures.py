@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -29,7 +30,7 @@ def confusion_figure(matrix: Sequence[Sequence[int]], labels: Sequence[str], tit
     ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, width=int(size * 8)))  # a long title is wider than a 2 x 2 matrix
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the gold row")
     fig.tight_layout()
     return fig

@@ -103,7 +103,9 @@ def eval_section(
     which = f"positive class '{names[1]}'" if n == 2 else "macro over classes"
     title = "validation (best epoch)" if stage == "val" else "test"
     section = Section(stage, f"Evaluation: {title}")
-    section.figures["confusion_matrix"] = confusion_figure(matrix, names, f"Confusion matrix, {title} ({len(labels)})")
+    section.figures["confusion_matrix"] = confusion_figure(
+        matrix, names, f"Confusion matrix, {title} ({len(labels)} texts)"
+    )
     section.figures["roc_curve"] = curve_figure(_curves(probs, labels, names, "roc"), "roc", f"ROC, AUROC {auroc:.4f}")
     section.figures["pr_curve"] = curve_figure(
         _curves(probs, labels, names, "pr"), "pr", f"Precision-recall, AP {ap:.4f} ({which})"

@@ -33,6 +33,8 @@ def test_sentiment_report_files_and_numbers(sentiment_run: tuple[Path, dict], se
     per_class = pd.read_csv(out / "report" / "test" / "per_class.csv")
     assert per_class["f1"].mean() == pytest.approx(metrics["test/f1"], abs=1e-6)  # macro F1 = the logged one
     assert per_class["support"].sum() == len(pd.read_parquet(sentiment_dir / "test.parquet"))
+    val = pd.read_csv(out / "report" / "val" / "per_class.csv")  # the best epoch's, not the last one's
+    assert (val["recall"] * val["support"]).sum() / val["support"].sum() == pytest.approx(metrics["val/acc_best"])
     report = (out / "report.md").read_text()
     assert "## Metrics" in report and f"| acc | {metrics['val/acc_best']:.4f} | {metrics['test/acc']:.4f} |" in report
     for link in re.findall(r"\]\((report/[^)]+)\)", report):
@@ -84,3 +86,18 @@ def test_ner_report(tiny: dict, ner_dir: Path, tmp_path: Path) -> None:
     assert worst["errors"].is_monotonic_decreasing and (worst["errors"] > 0).all()
     assert (report / "test" / "tag_confusion_matrix.png").is_file()
     assert "## Evaluation: test" in (tmp_path / "report.md").read_text()
+
+
+def test_interrupted_run_keeps_its_best_validation_report(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    from src.train import train
+    from tests.helpers import InterruptedForTest
+
+    overrides = tiny_overrides(
+        tiny["bert"], sentiment_dir, "data.max_samples.train=150", "trainer.max_epochs=3",  # 5 steps per epoch
+        "+callbacks.record._target_=tests.helpers.LossRecorder", f"+callbacks.record.path={tmp_path}/losses.jsonl",
+        "+callbacks.record.stop_at_step=7",  # in the second epoch, after the first validation
+    )  # fmt: skip
+    with pytest.raises(InterruptedForTest):
+        train(compose_config(overrides, output_dir=tmp_path))
+    assert (tmp_path / "report" / "val" / "confusion_matrix.png").is_file()
+    assert "## Evaluation: validation (best epoch)" in (tmp_path / "report.md").read_text()
