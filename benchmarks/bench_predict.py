@@ -119,7 +119,7 @@ def main() -> None:
         return p, predict
 
     torch_predictor, torch_predict = template("torch")
-    tokens = sum(min(len(ids), args.max_length) for ids in torch_predictor.tokenizer(texts)["input_ids"])
+    tokens = sum(min(len(ids), args.max_length) for ids in torch_predictor.tokenizer(texts, verbose=False)["input_ids"])
     results = {
         BASELINE: measure(
             BASELINE, pipeline_predict(args.model, task, args.max_length), texts, args.batch_sizes, tokens

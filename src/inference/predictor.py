@@ -297,7 +297,7 @@ class Predictor:
         return [self.prefix + ids[w : w + self.budget] + self.suffix for w in windows(len(ids), self.budget, s.stride)]
 
     def _classify(self, texts: list[str], bar: tqdm | None) -> list[dict]:
-        token_ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        token_ids = self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]  # we cut long texts
         sequences, owners = [], []
         for t, ids in enumerate(token_ids):
             parts = self._sequences(ids)
@@ -330,7 +330,7 @@ class Predictor:
 
     def tag_words(self, texts: list[str], bar: tqdm | None = None) -> list[tuple[NerText, torch.Tensor]]:
         """Per text: its word layout and (words, labels) probabilities, each word read in its owner window."""
-        encoding = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        encoding = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         layouts, sequences, owners, base = [], [], [], []
         for t in range(len(texts)):
             layout, ids = self._layout(texts[t], encoding, t), encoding["input_ids"][t]
