@@ -10,7 +10,7 @@ import pytest
 
 from src.inference.predictor import Predictor, Settings
 from src.utils.synthetic import ner_rows, sentiment_rows
-from tests.conftest import compose_config, run_cli
+from tests.conftest import compose_config
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
 pytest.importorskip("onnxscript", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
@@ -20,10 +20,19 @@ TEXTS = [r["text"] for r in sentiment_rows(12, seed=4)]
 
 @pytest.fixture(scope="session")
 def sentiment_onnx(sentiment_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The real CLI export of the tiny text classifier into <model_dir>/model.onnx; (path, stdout)."""
-    run = tmp_path_factory.mktemp("export-run")
-    proc = run_cli("export", f"model_dir={sentiment_model}", f"hydra.run.dir={run}")
-    return sentiment_model / "model.onnx", proc.stdout
+    """The CLI export of the tiny text classifier into <model_dir>/model.onnx; (path, printed summary).
+
+    In-process through the same Hydra config as `python src/export.py` (a subprocess would add ~10 s of imports;
+    the predict CLI test covers the entry-point wiring)."""
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from src.export import export
+
+    cfg = compose_config([f"model_dir={sentiment_model}"], "export", tmp_path_factory.mktemp("export-run"))
+    with redirect_stdout(StringIO()) as printed:
+        export(cfg)
+    return sentiment_model / "model.onnx", printed.getvalue()
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +45,7 @@ def ner_onnx(ner_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return export(cfg)
 
 
-def test_cli_export_reports_parity(sentiment_onnx: tuple[Path, str]) -> None:
+def test_export_reports_parity(sentiment_onnx: tuple[Path, str]) -> None:
     path, stdout = sentiment_onnx
     assert path.is_file()
     diff = float(re.search(r"parity max \|diff\|\s+(\S+)", stdout).group(1))
