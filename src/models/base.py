@@ -1,5 +1,7 @@
 """What every task's LightningModule shares: the backbone from config, AdamW with a warmup schedule,
-and the RNG state in checkpoints (exact resume). The task files hold the steps and the metrics."""
+the training step, the val/test dispatch, the confusion matrix and predictions kept for reports, and
+the RNG state in checkpoints (exact resume). The task files hold the loss, the evaluation step and the
+metrics."""
 
 from __future__ import annotations
 
@@ -58,6 +60,44 @@ class EncoderModule(L.LightningModule):
     def make_metrics(self, label_names: list[str]) -> None:
         """The task's torchmetrics objects, one set per evaluation stage (val_*, test_*)."""
         raise NotImplementedError
+
+    def loss_and_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The task's loss on `batch` and the logits it came from."""
+        raise NotImplementedError
+
+    def eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        """Update the `stage` (val or test) metrics with one batch."""
+        raise NotImplementedError
+
+    def end_epoch(self, stage: str) -> None:
+        """Log what the metrics need at epoch end; keep the confusion matrix and predictions for reports."""
+        self.keep_for_reports(stage)
+
+    def keep_for_reports(self, stage: str) -> None:
+        """This epoch's confusion matrix and predictions (gathered from all ranks), then reset both."""
+        matrix, store = getattr(self, f"{stage}_confusion"), getattr(self, f"{stage}_store")
+        self.confusion[stage] = matrix.compute().cpu().tolist()
+        self.predictions[stage] = store.compute()
+        matrix.reset()
+        store.reset()
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, _ = self.loss_and_logits(batch)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["input_ids"]))
+        self.log_lr()
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.eval_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        self.end_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.end_epoch("test")
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) token ids and mask -> logits, (B, C) per text or (B, T, C) per token."""

@@ -61,19 +61,13 @@ class NERModule(EncoderModule):
         # per word, for reports: sentence id, predicted and gold tag ids
         self.val_store, self.test_store = (PredictionStore("sentence", "pred", "gold") for _ in range(2))
 
-    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_and_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])  # (B, T, C)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["labels"].flatten(), weight=self.class_weights)
         return loss, logits
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, _ = self._loss(batch)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["input_ids"]))
-        self.log_lr()
-        return loss
-
-    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
-        loss, logits = self._loss(batch)
+    def eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        loss, logits = self.loss_and_logits(batch)
         preds = logits.argmax(dim=-1)  # (B, T)
         scored = batch["word_ids"] >= 0  # each word's first sub-token, in the window that scores it
         getattr(self, f"{stage}_acc").update(preds[scored], batch["labels"][scored])
@@ -88,26 +82,12 @@ class NERModule(EncoderModule):
         }
         getattr(self, f"{stage}_store").update(**{k: torch.tensor(v, device=self.device) for k, v in flat.items()})
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def _log_epoch(self, stage: str) -> None:
-        """Entity scores (computed once, synced across ranks), word accuracy, loss, confusion matrix."""
-        entity, acc, loss, confusion = (getattr(self, f"{stage}_{m}") for m in ("entities", "acc", "loss", "confusion"))
+    def end_epoch(self, stage: str) -> None:
+        """Entity scores (computed once, synced across ranks), word accuracy, loss; then the report data."""
+        entity, acc, loss = (getattr(self, f"{stage}_{m}") for m in ("entities", "acc", "loss"))
         scores = {f"{stage}/{k}": v for k, v in entity.compute().items() if not k.endswith("/support")}
         scores |= {f"{stage}/token_acc": acc.compute(), f"{stage}/loss": loss.compute()}
         self.log_dict(scores, prog_bar=False, sync_dist=False)  # already global: metric states were synced
-        self.confusion[stage] = confusion.compute().cpu().tolist()
-        store = getattr(self, f"{stage}_store")
-        self.predictions[stage] = store.compute()
-        for metric in (entity, acc, loss, confusion, store):
+        for metric in (entity, acc, loss):
             metric.reset()
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
+        self.keep_for_reports(stage)

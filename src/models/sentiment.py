@@ -41,18 +41,12 @@ class SentimentModule(EncoderModule):
         self.val_confusion, self.test_confusion = (MulticlassConfusionMatrix(n) for _ in range(2))
         self.val_store, self.test_store = (PredictionStore("probs", "labels", "idx") for _ in range(2))
 
-    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_and_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])  # (B, C)
         return F.cross_entropy(logits.float(), batch["labels"], weight=self.class_weights), logits
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, _ = self._loss(batch)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["labels"]))
-        self.log_lr()
-        return loss
-
-    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
-        loss, logits = self._loss(batch)
+    def eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        loss, logits = self.loss_and_logits(batch)
         probs = logits.float().softmax(dim=-1)  # (B, C)
         metrics, mean_loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
         metrics.update(probs, batch["labels"])
@@ -62,23 +56,3 @@ class SentimentModule(EncoderModule):
         # Metric objects: Lightning calls compute() (synced across ranks) at epoch end, then reset()
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
         self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True)
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def _end_epoch(self, stage: str) -> None:
-        """Keep this epoch's confusion matrix and predictions (gathered from all ranks) for reports."""
-        matrix, store = getattr(self, f"{stage}_confusion"), getattr(self, f"{stage}_store")
-        self.confusion[stage] = matrix.compute().cpu().tolist()
-        self.predictions[stage] = store.compute()
-        matrix.reset()
-        store.reset()
-
-    def on_validation_epoch_end(self) -> None:
-        self._end_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._end_epoch("test")
