@@ -10,7 +10,6 @@ sides), and evaluation reassembles whole sentences, so no gold entity is ever le
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from functools import cached_property
@@ -21,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from src.data.base import SPLITS, TokenizedDataModule, raise_if_problems, special_framing
 from src.data.sources import RawData
+from src.models.backbone import needs_prefix_space
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
@@ -108,11 +108,7 @@ class NERDataModule(TokenizedDataModule):
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:
         tokenizer = self._load_tokenizer()
-        pre_tokenizer = json.loads(tokenizer.backend_tokenizer.to_str()).get("pre_tokenizer")
-        if "ByteLevel" in json.dumps(pre_tokenizer):
-            # byte-level BPE (RoBERTa, GPT-2 style) marks word starts with a space: pre-split words need one
-            tokenizer = self._load_tokenizer(add_prefix_space=True)
-        return tokenizer
+        return self._load_tokenizer(add_prefix_space=True) if needs_prefix_space(tokenizer) else tokenizer
 
     # ------------------------------------------------------------------ validation
     def validate(self, raw: RawData) -> tuple[DatasetDict, list[str]]:

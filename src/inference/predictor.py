@@ -13,7 +13,6 @@ sorted by length and batched with dynamic padding; results come back in input or
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from src.data.base import special_framing
 from src.data.batching import PadCollator
 from src.data.ner import owner_windows, windows
 from src.data.sentiment import TRUNCATION_MODES, truncate
-from src.models.backbone import load_tokenizer
+from src.models.backbone import load_tokenizer, needs_prefix_space
 from src.models.entities import entities
 from src.utils.hub import ensure_hub_or_offline, looks_like_hub_id
 
@@ -84,10 +83,8 @@ def load_model(model_dir: str, task: str) -> PreTrainedModel:
 def load_inference_tokenizer(model_dir: str, task: str) -> PreTrainedTokenizerBase:
     """The fast tokenizer; byte-level BPE gets add_prefix_space for NER, as NER training used it."""
     tokenizer = load_tokenizer(model_dir, trust_remote_code=False, key="model_dir")
-    if task == "ner" and not getattr(tokenizer, "add_prefix_space", False):
-        pre_tokenizer = json.loads(tokenizer.backend_tokenizer.to_str()).get("pre_tokenizer")
-        if "ByteLevel" in json.dumps(pre_tokenizer):
-            tokenizer = load_tokenizer(model_dir, trust_remote_code=False, key="model_dir", add_prefix_space=True)
+    if task == "ner" and needs_prefix_space(tokenizer):
+        tokenizer = load_tokenizer(model_dir, trust_remote_code=False, key="model_dir", add_prefix_space=True)
     return tokenizer
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 
@@ -64,6 +65,13 @@ def load_tokenizer(
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError(f"{key}={name!r} has no fast tokenizer (tokenizer.json); this template needs one.")
     return tokenizer
+
+
+def needs_prefix_space(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """True for byte-level BPE (RoBERTa, GPT-2 style) loaded without add_prefix_space: it marks word starts
+    with a space, so pre-split words (NER) must be reloaded with add_prefix_space=True."""
+    pre_tokenizer = json.loads(tokenizer.backend_tokenizer.to_str()).get("pre_tokenizer")
+    return "ByteLevel" in json.dumps(pre_tokenizer) and not getattr(tokenizer, "add_prefix_space", False)
 
 
 def load_model(
