@@ -9,8 +9,10 @@ synthetic corpus with `tokenizers`, so the whole pipeline (hub-free) runs as it 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -84,12 +86,37 @@ def corpus(seed: int = 0) -> list[str]:
 
 
 def _wordpiece_vocab(texts: list[str], size: int = 400) -> dict[str, int]:
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=size, special_tokens=specials))
-    return tok.get_vocab()
+    """A WordPiece vocabulary learnt by BPE merges with "##" continuations, ties broken by the pair itself.
+
+    tokenizers' WordPieceTrainer breaks ties between equally frequent pairs in hash order, so its vocabulary
+    (and every tiny model's metrics) changed from run to run; this one is the same every time.
+    """
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    counts = Counter(w for text in texts for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    words = {w: [w[0], *("##" + c for c in w[1:])] for w in counts}
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted({p for parts in words.values() for p in parts})]
+    while len(vocab) < size:
+        pairs: Counter[tuple[str, str]] = Counter()
+        for word, parts in words.items():
+            for pair in itertools.pairwise(parts):
+                pairs[pair] += counts[word]
+        if not pairs:
+            break  # every word is one token
+        (left, right), _ = min(pairs.items(), key=lambda item: (-item[1], item[0]))
+        merged = left + right.removeprefix("##")
+        for word, parts in words.items():
+            out, i = [], 0
+            while i < len(parts):
+                if parts[i : i + 2] == [left, right]:
+                    out.append(merged)
+                    i += 2
+                else:
+                    out.append(parts[i])
+                    i += 1
+            words[word] = out
+        if merged not in vocab:
+            vocab.append(merged)
+    return {token: i for i, token in enumerate(vocab)}
 
 
 def _bpe_vocab(texts: list[str], size: int = 500) -> tuple[dict[str, int], list[tuple[str, str]]]:
