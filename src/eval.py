@@ -1,11 +1,12 @@
-"""Test metrics of a checkpoint on the test split of the configured data.
+"""Test metrics of a checkpoint on the test split of the data it was trained with.
 
-    python src/eval.py ckpt_path=logs/sentiment/train/<run>/checkpoints/last.ckpt
+    python src/eval.py ckpt_path=logs/classification/train/<run>/checkpoints/last.ckpt
     python src/eval.py ckpt_path=<file.ckpt> data.path=../shared/data/imdb trainer=gpu
 
-Architecture, label names, tokenizer and data config come from the checkpoint: the command above tests
-on the test split the model was trained with. `data.*`/`seed` overrides apply on top; `data=<config>`
-replaces the data config. Checkpoints are loaded with weights_only=True: no pickled code runs.
+Task, architecture, label names, tokenizer and data config come from the checkpoint: the command above
+tests on the test split the model was trained with. `data.*`/`seed` overrides apply on top; `data=<config>`
+replaces the data config. Checkpoints are loaded with weights_only=True, and nothing read from them can
+run code: `trust_remote_code` comes from this command line only (default false), never from the file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `src` importable without `pip install -e .`
 os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import hydra
 import lightning as L
@@ -25,21 +27,28 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from src.launch.wrap import task_wrapper
 from src.tasks import get_task
-from src.utils.checkpoints import read_checkpoint, resolve_ckpt_path
-from src.utils.console import format_confusion, format_table, scalars
-from src.utils.instantiate import instantiate_group, trainer_kwargs
+from src.training.checkpoints import read_checkpoint, resolve_ckpt_path
+from src.training.runtime import configure_runtime, trainer_kwargs
+from src.utils.console import format_table, scalars
+from src.utils.errors import ConfigError, DataError, strip_verbose_flag, user_errors
+from src.utils.instantiate import instantiate_group
 from src.utils.log import get_logger, quiet_libraries
-from src.utils.wrap import task_wrapper
 
 log = get_logger("eval")
+
+
+def overrides() -> list:
+    """This command's overrides, parsed (empty outside a Hydra run)."""
+    given = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    return OverridesParser.create().parse_overrides(list(given))
 
 
 def data_config(cfg: DictConfig, checkpoint: dict) -> tuple[DictConfig, int]:
     """The data config and seed the checkpoint was trained with, under this command's overrides."""
     saved = checkpoint.get("datamodule_hyper_parameters")
-    overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    parsed = overrides()
     if not saved or any(o.key_or_group == "data" for o in parsed):
         return cfg.data, cfg.seed
     data = OmegaConf.create(saved["data"])
@@ -50,44 +59,58 @@ def data_config(cfg: DictConfig, checkpoint: dict) -> tuple[DictConfig, int]:
     return data, seed
 
 
+def checkpoint_task(cfg: DictConfig, checkpoint: dict, ckpt_path: str) -> str:
+    """The task the checkpoint was trained for; a different `task=` on the command line is an error."""
+    trained = checkpoint.get("task")
+    if trained is None:
+        raise DataError(f"{ckpt_path} records no task: it was not written by src/train.py.")
+    if any(o.key_or_group == "task" for o in overrides()) and cfg.task.name != trained:
+        raise ConfigError(
+            f"{ckpt_path} was trained with task={trained}; evaluate it with task={trained} (now task={cfg.task.name})."
+        )
+    return trained
+
+
+def tokenizer_source(cfg: DictConfig, checkpoint: dict) -> str:
+    """`tokenizer=` if given, else the tokenizer the checkpoint was trained with (said in the log)."""
+    if cfg.get("tokenizer"):
+        return str(cfg.tokenizer)
+    model = checkpoint["hyper_parameters"]["model"]
+    source = model.get("tokenizer") or model["pretrained"]
+    log.info("Tokenizer: %s (recorded in the checkpoint; tokenizer=<dir or hub id> to use another).", source)
+    return source
+
+
 @task_wrapper
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test one checkpoint; returns the test metrics."""
     quiet_libraries()
-    if cfg.get("ckpt_path") in (None, "last"):
-        raise ValueError(
-            "ckpt_path must name a .ckpt file, e.g. ckpt_path=logs/sentiment/train/<run>/checkpoints/last.ckpt"
+    configure_runtime(cfg)
+    if cfg.get("ckpt_path") in (None, "last", "auto"):
+        raise ConfigError(
+            "ckpt_path must name a checkpoint, e.g. ckpt_path=logs/classification/train/<run>/checkpoints/last.ckpt"
         )
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.output_dir)
     checkpoint = read_checkpoint(ckpt_path)
-    trained_task = checkpoint.get("task")
-    if trained_task != cfg.task.name:
-        raise ValueError(
-            f"{ckpt_path} was trained with task={trained_task}; evaluate it with task={trained_task} "
-            f"(now task={cfg.task.name})."
-        )
+    task = get_task(checkpoint_task(cfg, checkpoint, ckpt_path))
     hparams = checkpoint["hyper_parameters"]
     data, seed = data_config(cfg, checkpoint)
     L.seed_everything(seed, workers=True)
-
-    DataModule, Module = get_task(cfg.task.name)
-    model_cfg = hparams["model"]
-    datamodule = DataModule(
-        data,
-        tokenizer=cfg.get("tokenizer") or model_cfg.get("tokenizer") or model_cfg["pretrained"],
-        cache_dir=cfg.paths.cache_dir,
-        seed=seed,
-        trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
-    )
+    trust = bool(cfg.get("trust_remote_code", False))  # this command's choice, never the checkpoint's
+    datamodule = task.datamodule(
+        data, tokenizer=tokenizer_source(cfg, checkpoint), cache_dir=cfg.paths.cache_dir, seed=seed,
+        trust_remote_code=trust, tokenizer_key="tokenizer",
+    )  # fmt: skip
     datamodule.prepare_data()
     datamodule.setup("test")
     if datamodule.label_names != hparams["label_names"]:
-        raise ValueError(
+        raise ConfigError(
             f"The data's labels {datamodule.label_names} differ from the checkpoint's {hparams['label_names']}. "
             "Fix: data.label_names=<the checkpoint's names, in order>."
         )
+    model = {**hparams["model"], "trust_remote_code": trust, "compile": False}
     del checkpoint  # the module below reads it again, weights only
-    module = Module.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+    module = task.load_module(ckpt_path, model=model)
 
     trainer = L.Trainer(
         **trainer_kwargs(cfg.trainer),
@@ -97,15 +120,19 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer.test(module, datamodule=datamodule)
     metrics = scalars(trainer.callback_metrics)
     if trainer.is_global_zero:
-        print(format_confusion(module.confusion["test"], datamodule.label_names, "test confusion matrix"))
-        print(format_table(f"{cfg.task.name} test of {ckpt_path}", metrics))
+        text = task.console_summary(module.predictions["test"], {**datamodule.info, **module.export_info()})
+        if text:
+            print(text)
+        print(format_table(f"{task.name} test of {ckpt_path}", metrics))
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    with user_errors():
+        evaluate(cfg)
 
 
 if __name__ == "__main__":
+    sys.argv = strip_verbose_flag(sys.argv)
     main()

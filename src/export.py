@@ -1,11 +1,12 @@
 """Export a trained model (`<run>/hf_model`) to ONNX and check it against PyTorch before keeping it.
 
-    python src/export.py model_dir=logs/sentiment/train/<run>/hf_model      # -> <model_dir>/model.onnx
+    python src/export.py model_dir=logs/classification/train/<run>/hf_model      # -> <model_dir>/model.onnx
     python src/export.py model_dir=<run>/hf_model output=/models/imdb.onnx opset=18
 
-The graph takes input_ids and attention_mask (dynamic batch and sequence axes) and returns logits. The
-parity check runs PyTorch and onnxruntime on padded batches of several lengths; if their logits differ by
-more than `tolerance` the file is deleted and the run fails. Use it with `predict.py backend=onnx`.
+The graph takes input_ids and attention_mask (and token_type_ids for a sentence-pair model whose
+tokenizer makes them), dynamic batch and sequence axes, and returns logits. The parity check runs
+PyTorch and onnxruntime on padded batches of several lengths; if their logits differ by more than
+`tolerance` the file is deleted and the run fails. Use it with `predict.py backend=onnx`.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `src` importable without `pip install -e .`
 os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import hydra
 from omegaconf import DictConfig
 
-from src.inference.onnx_export import OnnxSession, export_onnx, max_logit_diff, parity_batches
-from src.inference.predictor import load_config, load_inference_tokenizer, load_model, resolve_max_length
+from src.inference.onnx_export import OnnxSession, export_onnx, graph_inputs, max_logit_diff, parity_batches
+from src.inference.predictor import load_config, load_model, resolve_max_length
+from src.launch.wrap import task_wrapper
+from src.tasks import task_for_model
 from src.utils.console import format_table
+from src.utils.errors import ConfigError, RunFailed, strip_verbose_flag, user_errors
 from src.utils.log import get_logger, quiet_libraries
-from src.utils.wrap import task_wrapper
 
 log = get_logger("export")
 
@@ -37,7 +41,7 @@ def output_path(cfg: DictConfig) -> Path:
     if cfg.get("output"):
         return Path(cfg.output)
     if not Path(cfg.model_dir).is_dir():
-        raise ValueError(f"model_dir={cfg.model_dir!r} is not a local directory. Fix: output=<file.onnx>.")
+        raise ConfigError(f"model_dir={cfg.model_dir!r} is not a local directory. Fix: output=<file.onnx>.")
     return Path(cfg.model_dir) / "model.onnx"
 
 
@@ -45,26 +49,30 @@ def output_path(cfg: DictConfig) -> Path:
 def export(cfg: DictConfig) -> dict[str, object]:
     """Export, check parity, report; returns path, export seconds and the largest logit difference."""
     quiet_libraries()
-    config, task = load_config(cfg.model_dir)
-    tokenizer = load_inference_tokenizer(cfg.model_dir, task)
-    model = load_model(cfg.model_dir, task)
+    config = load_config(cfg.model_dir)
+    task = task_for_model(config, f"model_dir={cfg.model_dir!r}")
+    tokenizer = task.load_tokenizer(cfg.model_dir, key="model_dir")
+    model = load_model(cfg.model_dir, task.auto_class)
+    inputs = graph_inputs(bool((getattr(config, "finetune", None) or {}).get("text_pair")), tokenizer.model_input_names)
     path = output_path(cfg)
     start = time.perf_counter()
-    export_onnx(model, path, opset=int(cfg.opset))
+    export_onnx(model, path, opset=int(cfg.opset), inputs=inputs)
     seconds = time.perf_counter() - start
-    batches = parity_batches(model.get_input_embeddings().num_embeddings, resolve_max_length(None, tokenizer, config))
+    vocab = model.get_input_embeddings().num_embeddings
+    batches = parity_batches(vocab, resolve_max_length(None, tokenizer, config), inputs)
     diff = max_logit_diff(model, OnnxSession(path, "cpu"), batches)
     if not diff <= float(cfg.tolerance):  # NaN fails too
         path.unlink()
-        raise RuntimeError(
+        raise RunFailed(
             f"ONNX parity check failed: logits differ from PyTorch by {diff:.3g} > tolerance={cfg.tolerance} "
-            f"on batches of shapes {[tuple(ids.shape) for ids, _ in batches]}; {path} was deleted. "
+            f"on batches of shapes {[tuple(b['input_ids'].shape) for b in batches]}; {path} was deleted. "
             "Fix: try another opset=..., or report the model type; predict with backend=torch meanwhile."
         )
-    shapes = ", ".join("x".join(map(str, ids.shape)) for ids, _ in batches)
+    shapes = ", ".join("x".join(map(str, b["input_ids"].shape)) for b in batches)
     summary = {
         "onnx model": path,
-        "task": task,
+        "task": task.name,
+        "inputs": ", ".join(inputs),
         "opset": cfg.opset,
         "export time": f"{seconds:.1f} s",
         "parity max |diff|": f"{diff:.2e} (PyTorch vs onnxruntime logits, batches {shapes})",
@@ -76,8 +84,10 @@ def export(cfg: DictConfig) -> dict[str, object]:
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="export")
 def main(cfg: DictConfig) -> None:
-    export(cfg)
+    with user_errors():
+        export(cfg)
 
 
 if __name__ == "__main__":
+    sys.argv = strip_verbose_flag(sys.argv)
     main()

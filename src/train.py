@@ -1,7 +1,8 @@
 """Fine-tune a transformer encoder, test the best checkpoint, export it for `transformers.pipeline`.
 
-python src/train.py                                  # IMDB sentiment with DistilBERT
-python src/train.py model=bert trainer=gpu precision=bf16-mixed
+python src/train.py                                  # IMDB sentiment (text classification) with DistilBERT
+python src/train.py model=bert trainer=gpu           # bf16 where the GPU supports it, TF32 matmuls
+python src/train.py task=ner                         # CoNLL-2003 named entities
 python src/train.py data.path=../shared/data/imdb model.pretrained=/models/minilm   # fully offline
 python src/train.py experiment=demo                  # tiny offline demo (`make demo` builds its assets)
 python src/train.py hydra.run.dir=<run dir> ckpt_path=last                          # resume a run
@@ -18,40 +19,42 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `src` importable without `pip install -e .`
 os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # tokenization is done before workers fork
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.data.base import plain
+from src.launch.ddp import launch_ranks_from_job_config
+from src.launch.gpu_pool import gpu_count
+from src.launch.sweep import write_result
+from src.launch.wrap import task_wrapper
 from src.models.backbone import check_model_config
 from src.tasks import get_task
-from src.utils.checkpoints import best_checkpoint, best_score, export_huggingface, resolve_ckpt_path
-from src.utils.console import flat_config, format_confusion, format_table, scalars
-from src.utils.ddp import launch_ranks_from_job_config
-from src.utils.gpu_pool import gpu_count
-from src.utils.instantiate import instantiate_group, trainer_kwargs
+from src.tasks.base import Task
+from src.training.checkpoints import (
+    AtomicCheckpointIO,
+    best_checkpoint,
+    best_score,
+    export_huggingface,
+    resolve_ckpt_path,
+)
+from src.training.export import exported_module
+from src.training.runtime import configure_runtime, trainer_kwargs
+from src.training.wandb_logger import log_export
+from src.utils.console import flat_config, format_table, scalars
+from src.utils.errors import strip_verbose_flag, user_errors
+from src.utils.instantiate import instantiate_group
 from src.utils.log import get_logger, quiet_libraries
-from src.utils.sweep import write_result
-from src.utils.wandb_logger import log_export
-from src.utils.wrap import task_wrapper
 
 log = get_logger("train")
 OmegaConf.register_new_resolver("gpu_count", gpu_count, replace=True)  # launcher=gpu_pool: jobs = GPUs
 
 
-@task_wrapper
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit (or resume), test the best checkpoint, export it; returns every logged metric."""
-    start = time.perf_counter()
-    quiet_libraries()
-    output_dir = Path(cfg.paths.output_dir)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)  # fail before any work
-    check_model_config(cfg.model)
-    L.seed_everything(cfg.seed, workers=True)
-
-    DataModule, Module = get_task(cfg.task.name)
-    datamodule = DataModule(
+def build(cfg: DictConfig, task: Task) -> tuple:
+    """Data (validated and tokenized before any model loads), Trainer, module: in that order."""
+    datamodule = task.datamodule(
         cfg.data,
         tokenizer=cfg.model.tokenizer or cfg.model.pretrained,
         cache_dir=cfg.paths.cache_dir,
@@ -61,18 +64,37 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     datamodule.prepare_data()  # validate + tokenize once (cached); errors surface before the model loads
     datamodule.setup("fit")  # the label names size the classification head
-    module = Module(
-        model=plain(cfg.model),
-        label_names=datamodule.label_names,
-        class_weights=datamodule.class_weights(cfg.model.get("class_weights")),
-    )
-
+    options = task.options(plain(cfg.task))
+    with open_dict(cfg):  # `auto` -> the task's metric for this data (callbacks below interpolate it)
+        cfg.task.monitor = task.monitor(cfg.task.monitor, datamodule.info)
     launch_ranks_from_job_config()  # DDP ranks rerun this job's config, also inside a multirun
     trainer = L.Trainer(
         **trainer_kwargs(cfg.trainer),
         logger=instantiate_group(cfg.get("logger")) or False,
         callbacks=instantiate_group(cfg.get("callbacks")),
+        plugins=[AtomicCheckpointIO()],
     )
+    module = task.module(
+        plain(cfg.model),
+        datamodule.model_args(cfg.model.get("class_weights")),
+        options,
+        steps_per_epoch=datamodule.batches_per_epoch(trainer.world_size),
+    )
+    return datamodule, trainer, module
+
+
+@task_wrapper
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit (or resume), test the best checkpoint, export it; returns every logged metric."""
+    start = time.perf_counter()
+    quiet_libraries()
+    configure_runtime(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)  # fail before any work
+    check_model_config(cfg.model)
+    task = get_task(cfg.task.name)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule, trainer, module = build(cfg, task)
     for logger in trainer.loggers:
         logger.log_hyperparams(flat_config(cfg))
 
@@ -88,33 +110,35 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update(scalars(trainer.callback_metrics))
 
     summary: dict[str, object] = {"output dir": output_dir, "checkpoint": best or "none (weights in memory)"}
-    if cfg.export and trainer.is_global_zero:
-        # the tested checkpoint, read back whole on CPU (FSDP shards the weights in memory); else the final weights
-        exported = module.model
-        if best and Path(best).is_file():
-            exported = Module.load_from_checkpoint(best, map_location="cpu", weights_only=True).model
-        summary["hf model"] = export_huggingface(exported, datamodule.tokenizer, output_dir / "hf_model")
-        log_export(trainer.loggers, output_dir / "hf_model", {"checkpoint": best, **metrics})
-    summary.update({k: v for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/"))})
+    if cfg.export:
+        exported = exported_module(task, trainer, module, best, cfg.model)  # every rank: FSDP gathers
+        if trainer.is_global_zero:
+            summary["hf model"] = export_huggingface(exported, datamodule.tokenizer, output_dir / "hf_model")
+            log_export(trainer.loggers, output_dir / "hf_model", {"checkpoint": best, **metrics})
+    summary.update({k: v for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/", "train/"))})
     if trainer.is_global_zero:
         monitor, test_metric = cfg.task.monitor, cfg.task.monitor.replace("val/", "test/", 1)
         write_result(
             output_dir, status="pruned" if any(getattr(c, "pruned", False) for c in trainer.callbacks) else "ok",
-            best_val=metrics.get(f"{monitor}_best", metrics.get(monitor)), test=metrics.get(test_metric),
-            seconds=round(time.perf_counter() - start, 1),
+            monitor=monitor, best_val=metrics.get(f"{monitor}_best", metrics.get(monitor)),
+            test=metrics.get(test_metric), seconds=round(time.perf_counter() - start, 1),
         )  # fmt: skip
-        if "test" in module.confusion:
-            print(format_confusion(module.confusion["test"], datamodule.label_names, "test confusion matrix"))
-        print(format_table(f"{cfg.task.name} run summary", summary))
+        if cfg.test and "test" in module.predictions:
+            text = task.console_summary(module.predictions["test"], {**datamodule.info, **module.export_info()})
+            if text:
+                print(text)
+        print(format_table(f"{task.name} run summary", summary))
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns `optimized_metric` for sweepers (NaN for a failed multirun job)."""
-    metrics = train(cfg)
+    with user_errors():
+        metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric"), float("nan"))
 
 
 if __name__ == "__main__":
+    sys.argv = strip_verbose_flag(sys.argv)
     main()

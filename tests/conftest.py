@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from src.utils.config import compose_config  # noqa: F401 (re-exported for the tests)
+from src.utils.config import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -27,24 +27,45 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["ENCODER_FT_CACHE"] = str(tmp_path_factory.mktemp("token-cache"))
 
 
+def tiny_corpus() -> list[str]:
+    """The demo's texts and every registered task's synthetic texts: a task added by a fork is known to the
+    tiny tokenizers without editing this file."""
+    from src.demo.__main__ import demo_corpus
+    from src.tasks import get_task, task_names
+
+    texts = demo_corpus()
+    for name in task_names():
+        for variant in get_task(name).variants().values():
+            texts += variant.corpus()
+    return texts
+
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny random bert / distilbert / roberta backbones with tokenizers trained on the synthetic corpus."""
-    from src.utils.synthetic import build_tiny_backbone
+    from src.demo.backbones import build_tiny_backbone
 
-    root = tmp_path_factory.mktemp("tiny")
-    return {kind: build_tiny_backbone(kind, root / kind) for kind in ("bert", "distilbert", "roberta")}
+    root, texts = tmp_path_factory.mktemp("tiny"), tiny_corpus()
+    return {kind: build_tiny_backbone(kind, root / kind, texts) for kind in ("bert", "distilbert", "roberta")}
 
 
 @pytest.fixture(scope="session")
 def sentiment_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from src.utils.synthetic import write_sentiment_data
+    from src.tasks.classification.synthetic import write_sentiment_data
 
     return write_sentiment_data(tmp_path_factory.mktemp("sentiment"), n_train=600, n_test=200)
 
 
+def data_config(task: str, data: str, **overrides: object) -> dict:
+    """The composed `data` group of `task=<task> data=<data>`, as a plain dict, with `overrides` applied."""
+    from omegaconf import OmegaConf
+
+    composed = compose_config([f"task={task}", f"data={data}"]).data
+    return {**OmegaConf.to_container(composed, resolve=True), **overrides}
+
+
 def tiny_overrides(model_dir: Path, data_dir: Path, *extra: str) -> list[str]:
-    """Overrides for a quick CPU run of the sentiment task on tiny assets."""
+    """Overrides for a quick CPU run of text classification (IMDB-style reviews) on tiny assets."""
     return [
         "model=bert",
         f"model.pretrained={model_dir}",
@@ -78,7 +99,7 @@ def run_cli(script: str, *overrides: str, expect_ok: bool = True, timeout: int =
 @pytest.fixture(scope="session")
 def ner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Synthetic CoNLL text files: train.txt, valid.txt, test.txt."""
-    from src.utils.synthetic import write_ner_data
+    from src.tasks.ner.synthetic import write_ner_data
 
     return write_ner_data(tmp_path_factory.mktemp("ner"), n_train=300, n_val=60, n_test=60)
 

@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 
 from src.data.base import COMMON_KEYS
 from src.models.backbone import MODEL_KEYS
-from src.tasks import TASKS
+from src.tasks import get_task, task_names
+from src.tasks.base import MONITOR_KEYS
 from tests.conftest import ROOT, compose_config, tiny_overrides
 
 CONFIGS = ROOT / "configs"
@@ -27,8 +28,16 @@ def options(group: str) -> list[str]:
 
 
 ALL = [(g, o) for g in GROUPS for o in options(g)]
-# the task whose default data config each data option is (data=conll2003 needs task=ner)
-TASK_OF_DATA = {OmegaConf.load(p).defaults[0]["/data"]: p.stem for p in (CONFIGS / "task").glob("*.yaml")}
+
+
+def task_of_data(option: str) -> str:
+    """The first registered task whose data module takes every key of data=<option> (a fork's new data
+    config is checked against its task with no edit here)."""
+    keys = set(compose_config([f"data={option}"]).data)
+    for name in task_names():
+        if keys <= COMMON_KEYS | get_task(name).datamodule_class.task_keys:
+            return name
+    raise AssertionError(f"data={option}: keys {sorted(keys)} fit no registered task's data module")
 
 
 def targets(node: object) -> list[dict]:
@@ -54,7 +63,7 @@ def check_signature(target: dict, where: str) -> None:
 
 @pytest.mark.parametrize(("group", "option"), ALL, ids=[f"{g}={o}" for g, o in ALL])
 def test_config_composes_and_targets_match_signatures(group: str, option: str, tmp_path: Path) -> None:
-    task = [f"task={TASK_OF_DATA[option]}"] if group == "data" else []
+    task = [f"task={task_of_data(option)}"] if group == "data" else []
     cfg = compose_config([*task, f"{group}={option}"], output_dir=tmp_path)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for target in targets(resolved):
@@ -62,8 +71,9 @@ def test_config_composes_and_targets_match_signatures(group: str, option: str, t
     trainer_args = set(inspect.signature(L.Trainer.__init__).parameters)
     assert set(resolved["trainer"]) <= trainer_args, set(resolved["trainer"]) - trainer_args
     assert set(resolved["model"]) <= MODEL_KEYS
-    datamodule = TASKS[resolved["task"]["name"]][0]
-    assert set(resolved["data"]) <= COMMON_KEYS | datamodule.task_keys
+    task = get_task(resolved["task"]["name"])
+    assert set(resolved["data"]) <= COMMON_KEYS | task.datamodule_class.task_keys
+    assert set(resolved["task"]) <= MONITOR_KEYS | task.option_keys
 
 
 @pytest.mark.parametrize("config_name", ["train", "eval"])
@@ -78,14 +88,44 @@ def test_every_yaml_opens_with_a_comment(path: Path) -> None:
     assert lines and lines[0].startswith("# "), f"{path} must open with a comment saying how it is used"
 
 
+def classification_rows(data: dict, n: int = 80) -> list[dict]:
+    """Synthetic rows with the columns a classification data config names (pairs, label columns, scores)."""
+    from src.tasks.classification.synthetic import sentiment_rows
+
+    rows = []
+    for i, row in enumerate(sentiment_rows(n, seed=7)):
+        out = {data["text_column"]: row["text"]}
+        if data.get("text_pair_column"):
+            out[data["text_pair_column"]] = row["text"][::-1]
+        labels = data["label_column"]
+        if isinstance(labels, list):
+            out |= {name: int((i + k) % 3 == 0) for k, name in enumerate(labels)}
+        elif data.get("problem_type") == "regression":
+            out[labels] = float(row["label"]) + 0.5 * (i % 3)
+        else:
+            out[labels] = ["neg", "pos"][row["label"]]
+        rows.append(out)
+    return rows
+
+
 @pytest.mark.parametrize("experiment", options("experiment"))
-def test_every_experiment_runs(experiment: str, tiny: dict, sentiment_dir: Path, ner_dir: Path, tmp_path: Path) -> None:
+def test_every_experiment_runs(experiment: str, tiny: dict, ner_dir: Path, tmp_path: Path) -> None:
+    """Each experiment's own data config (columns, problem type) on synthetic rows, fast_dev_run."""
+    import pandas as pd
+
     from src.train import train
 
-    task = compose_config([f"experiment={experiment}"]).task.name
-    data = ner_dir if task == "ner" else sentiment_dir
-    overrides = [f"experiment={experiment}", *tiny_overrides(tiny["bert"], data, "debug=fdr")[1:]]
-    metrics = train(compose_config(overrides, output_dir=tmp_path))
+    cfg = compose_config([f"experiment={experiment}"])
+    if cfg.task.name == "classification":
+        data = OmegaConf.to_container(cfg.data)
+        for split, n in (("train", 80), ("test", 20)):
+            pd.DataFrame(classification_rows(data, n)).to_parquet(tmp_path / f"{split}.parquet")
+        path = tmp_path
+    else:
+        path = ner_dir
+    overrides = [f"experiment={experiment}", *tiny_overrides(tiny["bert"], path, "debug=fdr")[1:],
+                 "data.test_size=0.1", "data.splits=null"]  # fmt: skip
+    metrics = train(compose_config(overrides, output_dir=tmp_path / "run"))
     assert "test/loss" in metrics
 
 

@@ -41,11 +41,13 @@ def test_ner_train_eval_and_pipeline(tiny: dict, ner_dir: Path, tmp_path: Path) 
     assert all({"start", "end", "word", "score"} <= set(e) for e in found)
 
 
-def test_eval_refuses_a_checkpoint_of_another_task(tiny: dict, ner_dir: Path, tmp_path: Path) -> None:
+def test_eval_takes_the_task_from_the_checkpoint_and_refuses_another(tiny: dict, ner_dir: Path, tmp_path: Path) -> None:
     from src.eval import evaluate
     from src.train import train
 
     train(compose_config(ner_overrides(tiny["bert"], ner_dir, "debug=limit"), output_dir=tmp_path))
-    cfg = compose_config([f"ckpt_path={tmp_path}/checkpoints/last.ckpt"], "eval", output_dir=tmp_path / "e")
+    ckpt = f"ckpt_path={tmp_path}/checkpoints/last.ckpt"
+    metrics = evaluate(compose_config([ckpt, "logger=none"], "eval", output_dir=tmp_path / "e"))  # no task=ner needed
+    assert "test/f1" in metrics
     with pytest.raises(ValueError, match="trained with task=ner; evaluate it with task=ner"):
-        evaluate(cfg)
+        evaluate(compose_config([ckpt, "task=classification"], "eval", output_dir=tmp_path / "e2"))

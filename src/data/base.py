@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
+import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, load_from_disk
 from lightning.pytorch.trainer.states import TrainerFn
@@ -22,19 +23,22 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
-from src.data.batching import EvalBatchSampler, PadCollator, TrainBatchSampler
+from src.data.batching import EvalBatchSampler, PadCollator, TrainBatchSampler, batches_per_rank
 from src.data.cache import build_once, cache_key, tokenizer_fingerprint
 from src.data.sources import BUILDERS, RawData, Reader, load_raw, source_identity
 from src.models.backbone import load_tokenizer
+from src.utils.errors import ConfigError, DataError
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
 
 SPLITS = ("train", "validation", "test")
 COMMON_KEYS = {
-    "path", "revision", "val_size", "test_size", "max_samples", "max_length", "batch_size",
+    "path", "subset", "revision", "splits", "val_size", "test_size", "max_samples", "max_length", "batch_size",
     "eval_batch_size", "num_workers", "group_by_length", "shuffle", "pad_to_multiple_of",
 }  # fmt: skip
+# keys that change batching only, not the tokenized data: not part of the cache key
+BATCHING_KEYS = {"batch_size", "eval_batch_size", "num_workers", "group_by_length", "shuffle", "pad_to_multiple_of"}
 
 
 def plain(cfg: Mapping | DictConfig | None) -> dict:
@@ -46,16 +50,6 @@ def plain(cfg: Mapping | DictConfig | None) -> dict:
     return dict(cfg)
 
 
-def special_framing(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
-    """Special tokens the tokenizer puts before and after a single text: ([CLS], [SEP]) or ([<s>], [</s>])."""
-    plain = tokenizer("hello", add_special_tokens=False)["input_ids"]
-    full = tokenizer("hello")["input_ids"]
-    for start in range(len(full) - len(plain) + 1):
-        if full[start : start + len(plain)] == plain:
-            return full[:start], full[start + len(plain) :]
-    raise ValueError(f"Cannot locate the text inside {type(tokenizer).__name__}'s special-token template.")
-
-
 def raise_if_problems(problems: Mapping[str, list[str]], where: str, counting: str, fix: str) -> None:
     """One error listing every kind of bad row: up to 5 places per kind, how many in all, and the fix."""
     if not problems:
@@ -64,17 +58,21 @@ def raise_if_problems(problems: Mapping[str, list[str]], where: str, counting: s
         f"  - {what}: {', '.join(places[:5])}{' ...' if len(places) > 5 else ''} ({len(places)} in all)"
         for what, places in problems.items()
     ]
-    raise ValueError(f"Invalid data in {where} ({counting}):\n" + "\n".join(lines) + f"\n{fix}")
+    raise DataError(f"Invalid data in {where} ({counting}):\n" + "\n".join(lines) + f"\n{fix}")
+
+
+def column(split: Dataset, name: str) -> np.ndarray:
+    """A whole column as a numpy array, read from Arrow at once (a Python loop takes seconds per 100k rows)."""
+    return np.asarray(split.with_format("numpy", columns=[name])[name])
 
 
 class TokenizedDataModule(L.LightningDataModule):
-    """Base data module; subclasses set `task`, `task_keys`, `readers` and implement the hooks below."""
+    """Base data module; a task subclass sets the class variables and implements `validate` and `tokenize`."""
 
-    task: ClassVar[str]
-    task_keys: ClassVar[set[str]] = set()
-    readers: ClassVar[dict[str, Reader]] = {}
-    stratify: ClassVar[bool] = False  # carve validation/test keeping label proportions
-    columns: ClassVar[tuple[str, ...]] = ("input_ids", "labels")  # what batches carry to the module
+    task_name: ClassVar[str]  # the cache is kept per task
+    task_keys: ClassVar[set[str]] = set()  # data.* keys of this task besides COMMON_KEYS
+    readers: ClassVar[dict[str, Reader]] = {}  # extra file readers by suffix (NER: CoNLL text files)
+    aligned: ClassVar[dict[str, int]] = {}  # token-aligned list columns and their padding value
     group_column: ClassVar[str | None] = None  # rows that evaluation must keep in one batch (NER windows)
     long_rows: ClassVar[str] = "were longer than max_length={max_length} and were truncated"
 
@@ -93,7 +91,7 @@ class TokenizedDataModule(L.LightningDataModule):
         unknown = set(self.cfg) - COMMON_KEYS - self.task_keys
         if unknown:
             known = ", ".join(sorted(COMMON_KEYS | self.task_keys))
-            raise KeyError(f"Unknown config key(s) data.{', data.'.join(sorted(unknown))}. Known keys: {known}.")
+            raise ConfigError(f"Unknown config key(s) data.{', data.'.join(sorted(unknown))}. Known keys: {known}.")
         self.tokenizer_name = tokenizer
         self.tokenizer_key = tokenizer_key  # the config key named in errors about the tokenizer
         self.cache_root = Path(cache_dir)
@@ -103,18 +101,38 @@ class TokenizedDataModule(L.LightningDataModule):
         self.meta: dict[str, Any] = {}
         self._resume: tuple[int, int] | None = None
         self._prepared = False
+        self._samplers: dict[tuple[int, int], TrainBatchSampler] = {}
         # stored in checkpoints (plain containers): eval.py rebuilds the same data from them
         self.save_hyperparameters({"data": self.cfg, "seed": seed, "tokenizer": tokenizer}, logger=False)
 
     # ------------------------------------------------------------------ task hooks
-    def validate(self, raw: RawData) -> tuple[DatasetDict, list[str]]:
-        """Check columns/values of every split, raise naming split, file, row and value; return the
-        splits in canonical form (ids for labels) and the label names."""
+    def validate(self, raw: RawData) -> tuple[DatasetDict, dict[str, Any]]:
+        """Check the columns and values of every split, raising with split, file, row and value; return the
+        splits in canonical form (`labels` as ids, floats or multi-hot vectors) and the task info
+        (at least `label_names`), which is kept in the cache's meta.json."""
         raise NotImplementedError
 
     def tokenize(self, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
         """Tokenized split with at least `input_ids`, `labels`, `length` (tokens kept) and `truncated`."""
         raise NotImplementedError
+
+    def describe(self, splits: DatasetDict, info: dict[str, Any]) -> dict[str, Any]:
+        """Info computed from the final splits (after carving), e.g. the train targets' mean; checks that
+        need them (a train split with a single class) raise here, before tokenization."""
+        return info
+
+    def batch_columns(self) -> list[str]:
+        """The columns a batch carries to the module."""
+        return ["input_ids", "labels"]
+
+    @property
+    def stratify_column(self) -> str | None:
+        """Column whose proportions a carved validation/test split keeps (None: a plain random split)."""
+        return None
+
+    def model_args(self, class_weights: str | list[float] | None = None) -> dict[str, Any]:
+        """What the task's LightningModule needs from the data, as constructor arguments."""
+        return {"label_names": self.label_names, "class_weights": self.class_weights(class_weights)}
 
     # ------------------------------------------------------------------ preparation
     @cached_property
@@ -139,15 +157,14 @@ class TokenizedDataModule(L.LightningDataModule):
     def cache_path(self) -> Path:
         suffixes = [*BUILDERS, *self.readers]
         parts = {
-            "task": self.task,
-            "source": source_identity(self.cfg["path"], self.cfg.get("revision"), suffixes),
+            "task": self.task_name,
+            "source": source_identity(self.cfg["path"], self.cfg.get("revision"), suffixes, self.cfg.get("subset")),
             "tokenizer": tokenizer_fingerprint(self.tokenizer),
             "max_length": self.max_length,
             "seed": self.seed,
-            **{k: v for k, v in self.cfg.items() if k not in {"batch_size", "eval_batch_size", "num_workers",
-                                                             "group_by_length", "shuffle", "pad_to_multiple_of"}},
-        }  # fmt: skip
-        return self.cache_root / self.task / cache_key(parts)
+            **{k: v for k, v in self.cfg.items() if k not in BATCHING_KEYS},
+        }
+        return self.cache_root / self.task_name / cache_key(parts)
 
     def prepare_data(self) -> None:
         """Validate and tokenize once; later runs (and other ranks) reuse the cached result."""
@@ -160,9 +177,11 @@ class TokenizedDataModule(L.LightningDataModule):
                 return
             log.info("Tokenizing %s with %s (max_length=%d) into %s",
                      self.cfg["path"], self.tokenizer_name, self.max_length, self.cache_path)  # fmt: skip
-            splits, label_names = self.validate(load_raw(self.cfg["path"], revision=self.cfg.get("revision"),
-                                                         readers=self.readers))  # fmt: skip
+            raw = load_raw(self.cfg["path"], revision=self.cfg.get("revision"), readers=self.readers,
+                           subset=self.cfg.get("subset"))  # fmt: skip
+            splits, info = self.validate(self._rename_splits(raw))
             splits = self._carve_and_sample(splits)
+            info = self.describe(splits, info)
             tokenized, stats = DatasetDict(), {}
             for name, split in splits.items():
                 start = time.perf_counter()
@@ -170,7 +189,7 @@ class TokenizedDataModule(L.LightningDataModule):
                 stats[name] = self._stats(tokenized[name])
                 log.info("Tokenized %s: %d rows in %.1f s", name, len(split), time.perf_counter() - start)
             tokenized.save_to_disk(str(tmp / "data"))
-            meta = {"label_names": label_names, "splits": stats, "tokenizer": self.tokenizer_name,
+            meta = {"info": info, "splits": stats, "tokenizer": self.tokenizer_name,
                     "max_length": self.max_length, "data": self.cfg}  # fmt: skip
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
         self._report(meta)
@@ -184,14 +203,36 @@ class TokenizedDataModule(L.LightningDataModule):
         self.meta = json.loads((self.cache_path / "meta.json").read_text())
 
     @property
-    def label_names(self) -> list[str]:
+    def info(self) -> dict[str, Any]:
         if not self.meta:
-            raise RuntimeError("call setup() before reading label_names")
-        return list(self.meta["label_names"])
+            raise RuntimeError("call setup() before reading the data's info")
+        return dict(self.meta["info"])
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.info["label_names"])
+
+    def _rename_splits(self, raw: RawData) -> RawData:
+        """`data.splits`: which source split plays train/validation/test (e.g. GLUE's unlabelled test:
+        `{train: train, test: validation}`, validation then carved from train)."""
+        mapping = self.cfg.get("splits")
+        if not mapping:
+            return raw
+        unknown = set(mapping) - set(SPLITS)
+        if unknown:
+            raise ConfigError(f"data.splits: keys {sorted(unknown)} are not splits; use train, validation, test.")
+        splits, origins = DatasetDict(), {}
+        for ours, theirs in mapping.items():
+            if theirs is None:
+                continue
+            if theirs not in raw.splits:
+                raise ConfigError(f"data.splits.{ours}={theirs!r}: the data has splits {sorted(raw.splits)}.")
+            splits[ours], origins[ours] = raw.splits[theirs], raw.origins.get(theirs, "?")
+        return RawData(splits, origins)
 
     def _carve_and_sample(self, splits: DatasetDict) -> DatasetDict:
         if "train" not in splits:
-            raise ValueError(f"data.path={self.cfg['path']!r} has no train split (found {sorted(splits)}).")
+            raise DataError(f"data.path={self.cfg['path']!r} has no train split (found {sorted(splits)}).")
         splits = DatasetDict({k: v for k, v in splits.items() if k in SPLITS})
         total = len(splits["train"])  # fractions are of the original train split
         for name, size_key in (("test", "test_size"), ("validation", "val_size")):
@@ -204,30 +245,30 @@ class TokenizedDataModule(L.LightningDataModule):
                          name, rows, size_key, size, self.seed)  # fmt: skip
         for name, limit in (self.cfg.get("max_samples") or {}).items():
             if name not in SPLITS:
-                raise KeyError(f"data.max_samples.{name}: unknown split; use train, validation or test.")
+                raise ConfigError(f"data.max_samples.{name}: unknown split; use train, validation or test.")
             if limit is not None and limit < len(splits[name]):
                 splits[name] = self._split(splits[name], train_size=limit, key=f"data.max_samples.{name}")["train"]
         return DatasetDict({k: splits[k] for k in SPLITS})
 
     def _split(self, ds: Dataset, *, key: str, **rows: int) -> DatasetDict:
-        """Seeded split (stratified by label for classification); `rows` is train_size= or test_size=."""
+        """Seeded split (stratified by label for single-label classification); `rows` is train_size= or test_size=."""
         ((which, n),) = rows.items()
         if not 0 < n < len(ds):
-            raise ValueError(f"{key}: {n} rows must leave rows on both sides of a split of {len(ds)} rows.")
-        if self.stratify:
+            raise ConfigError(f"{key}: {n} rows must leave rows on both sides of a split of {len(ds)} rows.")
+        if self.stratify_column:
             try:
-                return ds.train_test_split(seed=self.seed, stratify_by_column="labels", **{which: int(n)})
+                return ds.train_test_split(seed=self.seed, stratify_by_column=self.stratify_column, **{which: int(n)})
             except ValueError as err:  # a side smaller than the number of classes cannot be stratified
                 log.info("%s: split not stratified (%s).", key, err)
         return ds.train_test_split(seed=self.seed, **{which: int(n)})
 
     def _stats(self, split: Dataset) -> dict:
-        lengths = torch.tensor(split["length"], dtype=torch.float)
+        lengths = column(split, "length")
         return {
             "rows": len(split),
-            "truncated": int(sum(split["truncated"])),
-            "tokens_mean": round(lengths.mean().item(), 1) if len(split) else 0.0,
-            "tokens_max": int(lengths.max().item()) if len(split) else 0,
+            "truncated": int(column(split, "truncated").sum()),
+            "tokens_mean": round(float(lengths.mean()), 1) if len(split) else 0.0,
+            "tokens_max": int(lengths.max()) if len(split) else 0,
         }
 
     def _report(self, meta: dict) -> None:
@@ -243,35 +284,41 @@ class TokenizedDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
+    def collator(self) -> PadCollator:
+        return PadCollator(self.tokenizer.pad_token_id, self.cfg.get("pad_to_multiple_of"), aligned=self.aligned)
+
     def _loader(self, split: str, batch_sampler) -> DataLoader:
-        ds = self.splits[split].select_columns(list(self.columns))
+        ds = self.splits[split].select_columns(self.batch_columns())
         workers = int(self.cfg.get("num_workers") or 0)
         return DataLoader(
             ds,
             batch_sampler=batch_sampler,
-            collate_fn=PadCollator(self.tokenizer.pad_token_id, self.cfg.get("pad_to_multiple_of")),
+            collate_fn=self.collator(),
             num_workers=workers,
             persistent_workers=workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",
             # a private generator: creating iterators must not consume the global RNG (exact resume)
             generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_sampler(self) -> TrainBatchSampler:
+        """This rank's training batch sampler, built once (reading the lengths costs a pass over the column)."""
         rank, world = self._rank_world()
-        return TrainBatchSampler(
-            self.splits["train"]["length"],
-            int(self.cfg["batch_size"]),
-            seed=self.seed,
-            group_by_length=bool(self.cfg.get("group_by_length", True)),
-            shuffle=bool(self.cfg.get("shuffle", True)),
-            rank=rank,
-            world_size=world,
-        )
+        if (rank, world) not in self._samplers:
+            self._samplers[(rank, world)] = TrainBatchSampler(
+                column(self.splits["train"], "length"),
+                int(self.cfg["batch_size"]),
+                seed=self.seed,
+                group_by_length=bool(self.cfg.get("group_by_length", True)),
+                shuffle=bool(self.cfg.get("shuffle", True)),
+                rank=rank,
+                world_size=world,
+            )
+        return self._samplers[(rank, world)]
 
-    def batches_per_epoch(self) -> int:
-        """Training batches per epoch on this rank (what the LR schedule is sized from)."""
-        return len(self.train_sampler())
+    def batches_per_epoch(self, world_size: int = 1) -> int:
+        """Training batches per epoch on each of `world_size` ranks (what the LR schedule is sized from)."""
+        return batches_per_rank(len(self.splits["train"]), int(self.cfg["batch_size"]), world_size)
 
     def train_dataloader(self) -> DataLoader:
         sampler = self.train_sampler()
@@ -284,8 +331,9 @@ class TokenizedDataModule(L.LightningDataModule):
         rank, world = self._rank_world()
         size = int(self.cfg.get("eval_batch_size") or self.cfg["batch_size"])
         data = self.splits[split]
-        groups = data[self.group_column] if self.group_column else None
-        return self._loader(split, EvalBatchSampler(data["length"], size, groups=groups, rank=rank, world_size=world))
+        groups = column(data, self.group_column) if self.group_column else None
+        sampler = EvalBatchSampler(column(data, "length"), size, groups=groups, rank=rank, world_size=world)
+        return self._loader(split, sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("validation")
@@ -305,7 +353,8 @@ class TokenizedDataModule(L.LightningDataModule):
         return {"epoch": trainer.current_epoch, "batches_done": done}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self._resume = (int(state["epoch"]), int(state["batches_done"]))
+        if state:
+            self._resume = (int(state["epoch"]), int(state["batches_done"]))
 
     # ------------------------------------------------------------------ loss weights
     def class_weights(self, spec: str | list[float] | None) -> list[float] | None:
@@ -314,17 +363,19 @@ class TokenizedDataModule(L.LightningDataModule):
             return None
         k = len(self.label_names)
         if spec == "balanced":
-            labels = torch.tensor(self._flat_train_labels())
-            counts = torch.bincount(labels[labels >= 0], minlength=k).float()
+            labels = self._flat_train_labels()
+            counts = np.bincount(labels[labels >= 0], minlength=k).astype(float)
             if (counts == 0).any():
-                missing = [self.label_names[i] for i in torch.nonzero(counts == 0).flatten().tolist()]
-                raise ValueError(f"model.class_weights=balanced: labels {missing} never occur in train.")
+                missing = [self.label_names[i] for i in np.flatnonzero(counts == 0)]
+                raise DataError(f"model.class_weights=balanced: labels {missing} never occur in train.")
             return (counts.sum() / (k * counts)).tolist()
         weights = [float(w) for w in spec]
         if len(weights) != k:
-            raise ValueError(f"model.class_weights has {len(weights)} values; the labels are {self.label_names}.")
+            raise ConfigError(f"model.class_weights has {len(weights)} values; the labels are {self.label_names}.")
         return weights
 
-    def _flat_train_labels(self) -> list[int]:
+    def _flat_train_labels(self) -> np.ndarray:
         labels = self.splits["train"]["labels"]
-        return [x for row in labels for x in row] if labels and isinstance(labels[0], list) else list(labels)
+        if len(labels) and isinstance(labels[0], list):
+            return np.asarray([x for row in labels for x in row], dtype=np.int64)
+        return np.asarray(labels, dtype=np.int64)

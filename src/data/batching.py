@@ -3,19 +3,41 @@
 We shard across ranks ourselves (the Trainer runs with ``use_distributed_sampler=False``) so that:
 - training batches are grouped by length *before* sharding, every rank gets the same number of batches;
 - evaluation is split without the duplicated samples ``DistributedSampler`` pads in, so DDP test
-  metrics count every example exactly once;
+  metrics count every example exactly once, and every rank still runs the same number of batches
+  (FSDP gathers weights in every forward: a rank with one batch more would wait forever);
 - the training order is a pure function of (seed, epoch), and a resumed run can skip exactly the
   batches the interrupted run consumed.
+
+Lengths arrive as numpy arrays read from Arrow at once: building a sampler is vectorised, O(n).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import ClassVar
+from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
+
+from src.utils.errors import ConfigError, DataError
+
+
+def batches_per_rank(rows: int, batch_size: int, world_size: int = 1) -> int:
+    """Training batches per epoch on each rank: the global batches, wrapped around to a multiple of ranks."""
+    return math.ceil(math.ceil(rows / batch_size) / world_size)
+
+
+class _EpochHook:
+    """What Lightning finds at `dataloader.batch_sampler.sampler`: it calls `set_epoch` there at every epoch
+    start (it never looks for `set_epoch` on the batch sampler itself)."""
+
+    def __init__(self, owner: TrainBatchSampler) -> None:
+        self.owner = owner
+
+    def set_epoch(self, epoch: int) -> None:
+        self.owner.set_epoch(epoch)
 
 
 class TrainBatchSampler(Sampler[list[int]]):
@@ -29,7 +51,7 @@ class TrainBatchSampler(Sampler[list[int]]):
 
     def __init__(
         self,
-        lengths: Sequence[int],
+        lengths: Sequence[int] | np.ndarray,
         batch_size: int,
         *,
         seed: int,
@@ -40,8 +62,8 @@ class TrainBatchSampler(Sampler[list[int]]):
         megabatch_mult: int = 50,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
-        self.lengths = torch.as_tensor(lengths)
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        self.lengths = np.asarray(lengths, dtype=np.int64)
         self.batch_size = batch_size
         self.seed = seed
         self.group_by_length = group_by_length
@@ -50,8 +72,10 @@ class TrainBatchSampler(Sampler[list[int]]):
         self.megabatch_mult = megabatch_mult
         self.epoch = 0
         self._skip = 0  # batches of `self.epoch` already consumed by an interrupted run
+        self.sampler = _EpochHook(self)
 
-    def set_epoch(self, epoch: int) -> None:  # called by Lightning at every epoch start
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning (through `self.sampler`) at every epoch start."""
         if epoch != self.epoch:
             self.epoch, self._skip = epoch, 0
 
@@ -62,67 +86,102 @@ class TrainBatchSampler(Sampler[list[int]]):
             self.epoch, self._skip = epoch + 1, 0
 
     def __len__(self) -> int:
-        return math.ceil(math.ceil(len(self.lengths) / self.batch_size) / self.world_size)
+        return batches_per_rank(len(self.lengths), self.batch_size, self.world_size)
 
-    def _global_batches(self) -> list[list[int]]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(len(self.lengths), generator=g) if self.shuffle else torch.arange(len(self.lengths))
-        if not self.group_by_length:
-            return [order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
-        mega = self.batch_size * self.megabatch_mult
-        batches: list[list[int]] = []
-        for start in range(0, len(order), mega):
-            chunk = order[start : start + mega]
-            chunk = chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)]
-            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
-        longest = max(range(len(batches)), key=lambda i: int(self.lengths[batches[i][0]]))
-        batches[0], batches[longest] = batches[longest], batches[0]
+    def global_batches(self) -> list[np.ndarray]:
+        """Every rank's batches of this epoch, in order (vectorised: no Python loop over rows)."""
+        n = len(self.lengths)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.group_by_length:
+            mega = np.arange(n) // (self.batch_size * self.megabatch_mult)
+            # within each mega-batch, longest first (lexsort: last key is the primary one; stable)
+            order = order[np.lexsort((-self.lengths[order], mega))]
+        batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        if self.group_by_length and batches:
+            longest = int(np.argmax(self.lengths[order])) // self.batch_size
+            batches[0], batches[longest] = batches[longest], batches[0]
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self._global_batches()
+        batches = self.global_batches()
         # every rank needs the same number of steps: wrap around, as DistributedSampler does
         padded = len(self) * self.world_size
         batches += batches[: padded - len(batches)]
         mine = batches[self.rank :: self.world_size]
         skip, self._skip = self._skip, 0
-        yield from mine[skip:]
+        for batch in mine[skip:]:
+            yield batch.tolist()
+
+
+def eval_batches(lengths: Sequence[int] | np.ndarray, batch_size: int, groups: Sequence[int] | None = None) -> list:
+    """Length-sorted batches of row indices (longest first); the rows of a group stay in one batch."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if groups is None:  # each row alone: sort and cut
+        order = np.argsort(-lengths, kind="stable")
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    rows_per_group = np.bincount(inverse)
+    tokens_per_group = np.bincount(inverse, weights=lengths)
+    members = np.split(np.argsort(inverse, kind="stable"), np.cumsum(rows_per_group)[:-1])
+    batches: list[list[np.ndarray]] = []
+    size = batch_size  # rows in the current batch (start "full": the first group opens a batch)
+    for group in np.argsort(-tokens_per_group, kind="stable"):
+        if size + rows_per_group[group] > batch_size:
+            batches.append([])
+            size = 0
+        batches[-1].append(members[group])
+        size += rows_per_group[group]
+    return [np.concatenate(parts) for parts in batches]
+
+
+def even_split(batches: list, groups: Sequence[int] | None, world_size: int) -> list:
+    """Split the largest batches until every rank gets the same number (no example is duplicated)."""
+    groups = None if groups is None else np.asarray(groups)
+    batches = list(batches)
+    while len(batches) % world_size or len(batches) < world_size:
+        splittable = [
+            i for i, b in enumerate(batches) if len(b) > 1 and (groups is None or len(np.unique(groups[b])) > 1)
+        ]
+        if not splittable:
+            raise DataError(
+                f"{len(batches)} evaluation batches (of whole groups such as NER sentences) cannot be spread evenly "
+                f"over {world_size} devices. Fix: use fewer devices (trainer.devices) or more evaluation data."
+            )
+        i = max(splittable, key=lambda j: len(batches[j]))
+        batch = batches.pop(i)
+        if groups is None:
+            halves = [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
+        else:  # cut between groups: the first half of the batch's groups, then the rest
+            ids = list(dict.fromkeys(groups[batch].tolist()))
+            first = np.isin(groups[batch], ids[: len(ids) // 2])
+            halves = [batch[first], batch[~first]]
+        batches[i:i] = halves
+    return batches
 
 
 class EvalBatchSampler(Sampler[list[int]]):
-    """Length-sorted batches (little padding), split across ranks without duplicates.
+    """Length-sorted batches (little padding), split across ranks without duplicates, the same number of
+    batches on every rank.
 
     `groups` (e.g. the sentence each NER window comes from) keeps the rows of a group in one batch, so
-    a sentence split into windows is scored whole. Ranks may get one batch more or less than each
-    other; torchmetrics syncs metric states at epoch end, so every example counts exactly once.
+    a sentence split into windows is scored whole. torchmetrics syncs metric states at epoch end, so
+    every example counts exactly once.
     """
 
     def __init__(
         self,
-        lengths: Sequence[int],
+        lengths: Sequence[int] | np.ndarray,
         batch_size: int,
         *,
         groups: Sequence[int] | None = None,
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        members: dict[int, list[int]] = {}
-        for row, group in enumerate(groups if groups is not None else range(len(lengths))):
-            members.setdefault(group, []).append(row)
-        size = {g: sum(lengths[r] for r in rows) for g, rows in members.items()}
-        batches: list[list[int]] = []  # each batch is a list of groups
-        for group in sorted(members, key=lambda g: size[g], reverse=True):
-            if not batches or sum(len(members[g]) for g in batches[-1]) + len(members[group]) > batch_size:
-                batches.append([])
-            batches[-1].append(group)
-        # every rank needs at least one batch (a rank without one stops DDP): split the largest batches
-        while 0 < len(batches) < world_size and max(len(b) for b in batches) > 1:
-            largest = max(batches, key=len)
-            batches.remove(largest)
-            batches += [largest[: len(largest) // 2], largest[len(largest) // 2 :]]
-        if len(batches) < world_size:
-            raise ValueError(f"{len(batches)} evaluation examples cannot feed {world_size} devices; use fewer devices.")
-        self.batches = [[row for g in batch for row in members[g]] for batch in batches][rank::world_size]
+        if len(lengths) < world_size:
+            raise DataError(f"{len(lengths)} evaluation examples cannot feed {world_size} devices; use fewer devices.")
+        batches = even_split(eval_batches(lengths, batch_size, groups), groups, world_size)
+        self.batches = [b.tolist() for b in batches[rank::world_size]]
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -134,20 +193,29 @@ class EvalBatchSampler(Sampler[list[int]]):
 class PadCollator:
     """Pads a list of examples to the longest in the batch (rounded up to `pad_to_multiple_of`).
 
-    Token-aligned fields (``input_ids``, ``labels``, ``word_ids``) are padded to the same length, with
-    the tokenizer's pad id, -100 (ignored by the loss) and -1 (no word); other list fields (NER's
-    per-sentence ``tags``) to their own longest, with -100. Scalars become a tensor. Adds
-    ``attention_mask``.
+    Token-aligned columns (`input_ids` with the pad id, `token_type_ids` with 0, and the task's
+    `aligned` ones, e.g. NER's `labels` with -100) are padded to the batch's token length; other list
+    columns are stacked, or padded to their own longest with -100 (NER's per-sentence `tags`). Scalars
+    become a tensor; float values stay float (regression targets, multi-hot labels).
+
+    `attention_mask` is added only when some row is padded: a batch of equal lengths (common with length
+    grouping) runs without a mask, which skips the mask preparation and its host-device sync.
     """
 
-    ALIGNED: ClassVar[dict[str, int | None]] = {"input_ids": None, "labels": -100, "word_ids": -1}
-
-    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
-        self.pad_token_id = pad_token_id
+    def __init__(
+        self, pad_token_id: int, pad_to_multiple_of: int | None = None, aligned: dict[str, int] | None = None
+    ) -> None:
+        self.aligned = {"input_ids": pad_token_id, "token_type_ids": 0, **(aligned or {})}
         self.multiple = pad_to_multiple_of
 
-    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
-        longest = max(len(e["input_ids"]) for e in examples)
+    @staticmethod
+    def _dtype(values: list) -> torch.dtype:
+        first = next((v[0] for v in values if len(v)), 0)
+        return torch.float32 if isinstance(first, float) else torch.long
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        lengths = [len(e["input_ids"]) for e in examples]
+        longest = max(lengths)
         if self.multiple:
             longest = math.ceil(longest / self.multiple) * self.multiple
         batch: dict[str, torch.Tensor] = {}
@@ -156,15 +224,15 @@ class PadCollator:
             if not isinstance(values[0], (list, tuple)):
                 batch[name] = torch.tensor(values)
                 continue
-            aligned = name in self.ALIGNED
-            fill = (self.ALIGNED[name] if name != "input_ids" else self.pad_token_id) if aligned else -100
+            aligned = name in self.aligned
             width = longest if aligned else max(len(v) for v in values)
-            out = torch.full((len(values), width), fill, dtype=torch.long)  # (B, T)
+            out = torch.full((len(values), width), self.aligned.get(name, -100), dtype=self._dtype(values))  # (B, T)
             for row, v in enumerate(values):
-                out[row, : len(v)] = torch.as_tensor(v, dtype=torch.long)
+                out[row, : len(v)] = torch.as_tensor(v, dtype=out.dtype)
             batch[name] = out
-        mask = torch.zeros((len(examples), longest), dtype=torch.long)
-        for row, e in enumerate(examples):
-            mask[row, : len(e["input_ids"])] = 1
-        batch["attention_mask"] = mask
+        if min(lengths) < longest:
+            mask = torch.zeros((len(examples), longest), dtype=torch.long)
+            for row, length in enumerate(lengths):
+                mask[row, :length] = 1
+            batch["attention_mask"] = mask
         return batch

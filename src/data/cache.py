@@ -18,6 +18,8 @@ from pathlib import Path
 from filelock import FileLock
 from transformers import PreTrainedTokenizerBase
 
+from src.utils.errors import LoadError
+
 CACHE_FORMAT = 2  # bump when the layout of cached datasets changes
 
 
@@ -25,7 +27,7 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     """Hash of the tokenizer's complete definition (not its name: two dirs may hold different vocabularies)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        raise TypeError(f"{type(tokenizer).__name__} is not a fast tokenizer; this template needs one.")
+        raise LoadError(f"{type(tokenizer).__name__} is not a fast tokenizer; this template needs one.")
     definition = json.loads(backend.to_str())
     # truncation/padding are call-time settings the backend remembers; they do not change ids
     definition.pop("truncation", None)
@@ -49,10 +51,23 @@ def cache_key(parts: dict) -> str:
 def build_once(target: Path) -> Iterator[Path | None]:
     """Yield a temporary dir to fill, or None if `target` already exists; the filled dir is renamed into place.
 
-    A file lock makes concurrent processes (DDP ranks, sweep jobs) wait for the first builder.
+    A file lock makes concurrent processes (DDP ranks, sweep jobs) wait for the first builder. A finished
+    cache needs no lock (it only appears by an atomic rename), so a pre-built cache on a read-only file
+    system is used as it is.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
+    if target.exists():
+        yield None
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(target) + ".lock")
+        lock.acquire()
+    except OSError as err:
+        raise LoadError(
+            f"Cannot write the tokenized-data cache in {target.parent} ({err.strerror or err}). "
+            "Fix: point paths.cache_dir (or ENCODER_FT_CACHE) to a writable directory."
+        ) from None
+    try:
         if target.exists():
             yield None
             return
@@ -64,3 +79,5 @@ def build_once(target: Path) -> Iterator[Path | None]:
             os.replace(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        lock.release()

@@ -14,6 +14,7 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, DatasetDict
 
+from src.utils.errors import ConfigError, DataError, MissingError
 from src.utils.hub import ensure_hub_or_offline, looks_like_hub_id, missing_resource_message
 
 # file suffix -> (datasets builder, extra builder kwargs)
@@ -40,11 +41,13 @@ class RawData:
         return f"split '{split}' ({self.origins.get(split, '?')})"
 
 
-def source_identity(path: str | Mapping | Sequence, revision: str | None, suffixes: Sequence[str]) -> dict:
+def source_identity(
+    path: str | Mapping | Sequence, revision: str | None, suffixes: Sequence[str], subset: str | None = None
+) -> dict:
     """What identifies the data without loading it: file paths with size and mtime, or hub id and revision."""
     files = _local_files(path, suffixes)
     if files is None:
-        return {"hub": str(path), "revision": revision}
+        return {"hub": str(path), "revision": revision, **({"subset": subset} if subset else {})}
     return {
         split: [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in paths]
         for split, paths in sorted(files.items())
@@ -57,12 +60,14 @@ def load_raw(
     revision: str | None = None,
     readers: Mapping[str, Reader] | None = None,
     key: str = "data.path",
+    subset: str | None = None,
 ) -> RawData:
-    """Load every split of `path`; a path that is neither local nor on the hub fails with the fix."""
+    """Load every split of `path` (`subset`: the hub dataset's configuration, e.g. GLUE's "mrpc"); a path
+    that is neither local nor on the hub fails with the fix."""
     readers = dict(readers or {})
     files = _local_files(path, [*BUILDERS, *readers])
     if files is None:
-        return _load_hub(str(path), revision, key)
+        return _load_hub(str(path), revision, key, subset)
     splits, origins = {}, {}
     for split, paths in files.items():
         splits[split] = _read_files(paths, readers)
@@ -82,7 +87,7 @@ def _local_files(path: str | Mapping | Sequence, suffixes: Sequence[str]) -> dic
         return {"train": _expand(path, "data.path")}
     if looks_like_hub_id(path):
         return None
-    raise FileNotFoundError(
+    raise MissingError(
         f"data.path={path!r} does not exist. Fix: pass an existing directory, a file "
         f"({', '.join(sorted(suffixes))}), a mapping such as data.path='{{train: a.csv, test: b.csv}}', "
         "or a Hugging Face dataset id."
@@ -95,7 +100,7 @@ def _expand(value: str | Sequence[str], key: str) -> list[Path]:
     for pattern in patterns:
         matches = sorted(glob.glob(os.path.expanduser(str(pattern)))) or []
         if not matches:
-            raise FileNotFoundError(f"{key}: no file matches {pattern!r}. Fix: check the path.")
+            raise MissingError(f"{key}: no file matches {pattern!r}. Fix: check the path.")
         out += [Path(m) for m in matches]
     return out
 
@@ -111,7 +116,7 @@ def _discover(root: Path, suffixes: Sequence[str]) -> dict[str, list[Path]]:
     try:
         found = DataFilesDict.from_patterns(get_data_patterns(str(root)), base_path=str(root))
     except Exception as err:  # EmptyDatasetError and friends
-        raise FileNotFoundError(
+        raise MissingError(
             f"data.path={str(root)!r}: no split files found ({err}). Fix: name files train.*, validation.*, "
             "test.* or pass data.path='{train: ..., test: ...}'."
         ) from None
@@ -124,39 +129,37 @@ def _discover(root: Path, suffixes: Sequence[str]) -> dict[str, list[Path]]:
         depth = min(len(p.relative_to(root).parts) for p in paths)
         out[str(split)] = sorted(p for p in paths if len(p.relative_to(root).parts) == depth)
     if not out:
-        raise FileNotFoundError(
-            f"data.path={str(root)!r} holds no {'/'.join(sorted(suffixes))} files named after a split."
-        )
+        raise MissingError(f"data.path={str(root)!r} holds no {'/'.join(sorted(suffixes))} files named after a split.")
     return out
 
 
 def _read_files(paths: list[Path], readers: Mapping[str, Reader]) -> Dataset:
     suffixes = {p.suffix.lower() for p in paths}
     if len(suffixes) > 1:
-        raise ValueError(f"One split mixes file formats {sorted(suffixes)}: {[str(p) for p in paths]}.")
+        raise ConfigError(f"One split mixes file formats {sorted(suffixes)}: {[str(p) for p in paths]}.")
     suffix = suffixes.pop()
     try:
         if suffix in readers:
             parts = [readers[suffix](p) for p in paths]
             return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
         if suffix not in BUILDERS:
-            raise ValueError(f"unsupported file type {suffix!r}; use one of {sorted([*BUILDERS, *readers])}")
+            raise ConfigError(
+                f"{paths[0]}: unsupported file type {suffix!r}; use one of {sorted([*BUILDERS, *readers])}"
+            )
         builder, kwargs = BUILDERS[suffix]
         return datasets.load_dataset(builder, data_files=[str(p) for p in paths], split="train", **kwargs)
-    except (ValueError, OSError) as err:
-        if str(paths[0]) in str(err):
-            raise
-        raise type(err)(f"{', '.join(map(str, paths))}: {err}") from err
-    except Exception as err:  # parser errors of pyarrow/pandas come in many types
-        raise ValueError(f"Could not read {', '.join(map(str, paths))}: {err}") from err
+    except (ConfigError, DataError):
+        raise
+    except Exception as err:  # parser errors of pyarrow/pandas/json come in many types
+        raise DataError(f"Could not read {', '.join(map(str, paths))}: {err}") from err
 
 
-def _load_hub(name: str, revision: str | None, key: str) -> RawData:
+def _load_hub(name: str, revision: str | None, key: str, subset: str | None = None) -> RawData:
     ensure_hub_or_offline()
     try:
-        loaded = datasets.load_dataset(name, revision=revision)
+        loaded = datasets.load_dataset(name, subset, revision=revision)
     except (ConnectionError, FileNotFoundError, OSError) as err:
-        raise FileNotFoundError(
+        raise MissingError(
             missing_resource_message("Dataset", key, name, "../shared/data/imdb") + f" [{type(err).__name__}]"
         ) from None
     splits = DatasetDict({_split_name(s): d for s, d in loaded.items()})

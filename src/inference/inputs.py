@@ -1,4 +1,4 @@
-"""Reading texts to predict from .txt/.csv/.jsonl files and writing JSON-lines predictions.
+"""Reading inputs to predict from .txt/.csv/.jsonl files and writing JSON-lines predictions.
 
 Bad files stop the run with the file, the line (or row) and the fix; an empty text inside a good file
 does not: the predictor answers it with a per-row error record, so one blank line never costs a batch.
@@ -13,15 +13,18 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from src.utils.errors import DataError, MissingError
+
 FORMATS = {
     ".txt": "one text per line",
-    ".csv": "a header row and a column named by text_column",
-    ".jsonl": "one JSON object per line with the field named by text_column",
+    ".csv": "a header row and a column named by text_column (and text_pair_column for pairs)",
+    ".jsonl": "one JSON object per line with the field named by text_column (and text_pair_column)",
 }
+KEYS = {"text": "text_column", "text_pair": "text_pair_column"}  # input field -> the config key naming its column
 CSV_FIELD_LIMIT = 2**30  # csv's default (131072 characters) is shorter than some real documents
 
 
-class InputFileError(ValueError):
+class InputFileError(DataError):
     """An input file that cannot be read as texts; the message names the file, line or row, and the fix."""
 
 
@@ -40,20 +43,23 @@ def decoded_lines(path: Path) -> list[str]:
     return lines
 
 
-def _read_txt(path: Path, lines: list[str], text_column: str) -> list[str]:
-    return lines  # line N is text N; a blank line is an empty text (answered with an error record)
+def _read_txt(path: Path, lines: list[str], columns: dict[str, str]) -> list[dict[str, str]]:
+    if "text_pair" in columns:
+        raise InputFileError(f"{path}: a .txt file holds one text per line, not pairs. Fix: use .csv or .jsonl.")
+    return [{"text": line} for line in lines]  # line N is text N; a blank line is an empty text (an error record)
 
 
-def _read_csv(path: Path, lines: list[str], text_column: str) -> list[str]:
+def _read_csv(path: Path, lines: list[str], columns: dict[str, str]) -> list[dict[str, str]]:
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     reader = csv.DictReader(io.StringIO("\n".join(lines), newline=""), strict=True)  # bad quoting raises
     try:
-        columns = reader.fieldnames or []
-        if text_column not in columns:
-            raise InputFileError(
-                f"{path}: no column {text_column!r}; the header has {columns}. Fix: text_column=<one of them>."
-            )
-        texts = [row[text_column] or "" for row in reader]  # a short row reads None: an empty text
+        header = reader.fieldnames or []
+        for field, name in columns.items():
+            if name not in header:
+                raise InputFileError(
+                    f"{path}: no column {name!r}; the header has {header}. Fix: {KEYS[field]}=<one of them>."
+                )
+        texts = [{f: row[c] or "" for f, c in columns.items()} for row in reader]  # a short row: empty text
     except csv.Error as err:
         raise InputFileError(
             f"{path}:{reader.line_num + 1}: malformed CSV ({err}) in the row starting on this line. "
@@ -66,7 +72,7 @@ def _read_csv(path: Path, lines: list[str], text_column: str) -> list[str]:
     return texts
 
 
-def _read_jsonl(path: Path, lines: list[str], text_column: str) -> list[str]:
+def _read_jsonl(path: Path, lines: list[str], columns: dict[str, str]) -> list[dict[str, str]]:
     texts = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -75,20 +81,23 @@ def _read_jsonl(path: Path, lines: list[str], text_column: str) -> list[str]:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise InputFileError(f"{path}:{number}: malformed JSON ({err.msg} at column {err.colno}).") from None
-        if not isinstance(record, dict) or text_column not in record:
-            found = f"fields {sorted(record)}" if isinstance(record, dict) else f"a JSON {type(record).__name__}"
-            raise InputFileError(
-                f"{path}:{number}: no field {text_column!r} (found {found}). "
-                f"Fix: text_column=<field name>; every line must be an object holding it."
-            )
-        value = record[text_column]
-        if value is not None and not isinstance(value, str):
-            raise InputFileError(f"{path}:{number}: field {text_column!r} is {value!r}, not a string.")
-        texts.append(value or "")
+        row = {}
+        for field, name in columns.items():
+            if not isinstance(record, dict) or name not in record:
+                found = f"fields {sorted(record)}" if isinstance(record, dict) else f"a JSON {type(record).__name__}"
+                raise InputFileError(
+                    f"{path}:{number}: no field {name!r} (found {found}). "
+                    f"Fix: {KEYS[field]}=<field name>; every line must be an object holding it."
+                )
+            value = record[name]
+            if value is not None and not isinstance(value, str):
+                raise InputFileError(f"{path}:{number}: field {name!r} is {value!r}, not a string.")
+            row[field] = value or ""
+        texts.append(row)
     return texts
 
 
-READERS: dict[str, Callable[[Path, list[str], str], list[str]]] = {
+READERS: dict[str, Callable[[Path, list[str], dict[str, str]], list[dict[str, str]]]] = {
     ".txt": _read_txt,
     ".csv": _read_csv,
     ".jsonl": _read_jsonl,
@@ -96,29 +105,36 @@ READERS: dict[str, Callable[[Path, list[str], str], list[str]]] = {
 
 
 def read_texts(path: str | Path, text_column: str = "text") -> list[str]:
-    """Texts of an input file, in file order (empty ones included: they keep their place in the output)."""
+    """The texts of an input file, in file order."""
+    return [row["text"] for row in read_inputs(path, {"text": text_column})]
+
+
+def read_inputs(path: str | Path, columns: dict[str, str]) -> list[dict[str, str]]:
+    """Rows of an input file, in file order (empty ones included: they keep their place in the output);
+    `columns` maps each input field ("text", "text_pair") to its column or JSON field."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in READERS:
         supported = "; ".join(f"{ext} ({what})" for ext, what in FORMATS.items())
         raise InputFileError(f"input={path}: unsupported file type {suffix or '(none)'!r}. Supported: {supported}.")
     if not path.is_file():
-        raise FileNotFoundError(f"input={path}: no such file.")
+        raise MissingError(f"input={path}: no such file.")
     lines = decoded_lines(path)
     if not any(line.strip() for line in lines):
         raise InputFileError(f"input={path}: the file is empty: nothing to predict.")
-    return READERS[suffix](path, lines, text_column)
+    return READERS[suffix](path, lines, columns)
 
 
 def write_jsonl(records: Iterable[dict], path: str | Path | None = None) -> None:
-    """One JSON object per line, to `path` (parent folders created) or to stdout when `path` is None."""
+    """One JSON object per line, to `path` (parent folders created) or to stdout when `path` is None.
+    Strict JSON: a NaN would raise here (the predictor turns non-finite outputs into error records)."""
     if path is None:
         for record in records:
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
         sys.stdout.flush()
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")

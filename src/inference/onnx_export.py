@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel
 
+from src.utils.errors import ConfigError, MissingError
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
-INPUTS = ("input_ids", "attention_mask")
+INPUTS = ("input_ids", "attention_mask")  # every graph; pair models add "token_type_ids"
 PROTOBUF_LIMIT = 2**31 - 1  # bytes: larger models keep their weights in <file>.data next to the .onnx
 
 
@@ -31,7 +32,7 @@ def _require(module: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise ImportError(f"{module} is not installed. Fix: pip install -e '.[onnx]' (onnx, onnxruntime, onnxscript).")
+        raise MissingError(f"{module} is not installed. Fix: pip install -e '.[onnx]' (onnx, onnxruntime, onnxscript).")
 
 
 @contextlib.contextmanager
@@ -51,17 +52,25 @@ def quiet_exporter() -> Iterator[None]:
 
 
 class LogitsOnly(torch.nn.Module):
-    """input_ids, attention_mask -> logits: the whole contract of the ONNX graph."""
+    """input_ids, attention_mask (, token_type_ids) -> logits: the whole contract of the ONNX graph."""
 
     def __init__(self, model: PreTrainedModel) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
 
 
-def export_onnx(model: PreTrainedModel, path: str | Path, opset: int = 18) -> Path:
+def graph_inputs(pairs: bool, tokenizer_inputs: list[str]) -> tuple[str, ...]:
+    """The graph's inputs: token_type_ids too for a pair model whose tokenizer makes them (BERT, not RoBERTa)."""
+    return (*INPUTS, "token_type_ids") if pairs and "token_type_ids" in tokenizer_inputs else INPUTS
+
+
+def export_onnx(model: PreTrainedModel, path: str | Path, opset: int = 18, inputs: tuple[str, ...] = INPUTS) -> Path:
     """Write `model` (fp32, eval mode) as ONNX with dynamic batch and sequence axes."""
     for module in ("onnx", "onnxscript"):
         _require(module)
@@ -69,17 +78,21 @@ def export_onnx(model: PreTrainedModel, path: str | Path, opset: int = 18) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.float().eval().cpu()
     # sizes 0/1 would be specialised by torch.export: the example batch is 2 x 16
-    example = (torch.full((2, 16), 5, dtype=torch.long), torch.ones((2, 16), dtype=torch.long))
+    example = {
+        "input_ids": torch.full((2, 16), 5, dtype=torch.long),
+        "attention_mask": torch.ones((2, 16), dtype=torch.long),
+        "token_type_ids": (torch.arange(16) >= 8).long().expand(2, 16).contiguous(),  # two segments
+    }
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     with quiet_exporter(), torch.no_grad():
         program = torch.onnx.export(
             LogitsOnly(model),
-            example,
+            tuple(example[name] for name in inputs),
             dynamo=True,
-            input_names=list(INPUTS),
+            input_names=list(inputs),
             output_names=["logits"],
             opset_version=opset,
-            dynamic_shapes={name: {0: batch, 1: sequence} for name in INPUTS},
+            dynamic_shapes={name: {0: batch, 1: sequence} for name in inputs},
             verbose=False,
         )
     size = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -87,8 +100,11 @@ def export_onnx(model: PreTrainedModel, path: str | Path, opset: int = 18) -> Pa
     return path
 
 
-def parity_batches(vocab_size: int, max_length: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Random-token batches of several shapes, with padding, up to `max_length`: what predict will feed."""
+def parity_batches(
+    vocab_size: int, max_length: int, inputs: tuple[str, ...] = INPUTS, seed: int = 0
+) -> list[dict[str, torch.Tensor]]:
+    """Random-token batches of several shapes, with padding (and two segments for pair models), up to
+    `max_length`: what predict will feed."""
     g = torch.Generator().manual_seed(seed)
     batches = []
     for rows, length in ((1, min(7, max_length)), (4, min(61, max_length)), (2, max_length)):
@@ -96,20 +112,22 @@ def parity_batches(vocab_size: int, max_length: int, seed: int = 0) -> list[tupl
         mask = torch.ones_like(ids)
         for r in range(1, rows):  # every row but the first is padded: masking is part of the check
             mask[r, length - length * r // (rows + 1) :] = 0
-        batches.append((ids, mask))
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in inputs:
+            batch["token_type_ids"] = (torch.arange(length) >= length // 2).long().expand(rows, length).contiguous()
+        batches.append(batch)
     return batches
 
 
-def max_logit_diff(model: PreTrainedModel, session: OnnxSession, batches: list) -> float:
+def max_logit_diff(model: PreTrainedModel, session: OnnxSession, batches: list[dict[str, torch.Tensor]]) -> float:
     """Largest |PyTorch - onnxruntime| logit over the unpadded positions of `batches`."""
     worst = 0.0
-    for ids, mask in batches:
+    for batch in batches:
         with torch.inference_mode():
-            expected = model(input_ids=ids, attention_mask=mask).logits.float()
-        got = session(ids, mask)
-        diff = (expected - got).abs()
+            expected = model(**batch).logits.float()
+        diff = (expected - session(batch)).abs()
         if diff.dim() == 3:  # token classification: padded positions carry no prediction
-            diff = diff[mask.bool()]
+            diff = diff[batch["attention_mask"].bool()]
         worst = max(worst, float(diff.max()))
     return worst
 
@@ -127,15 +145,20 @@ class OnnxSession:
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise RuntimeError(
+                raise ConfigError(
                     "backend=onnx device=cuda: this onnxruntime has no CUDA provider. "
                     "Fix: pip install onnxruntime-gpu, or device=cpu."
                 )
             providers.insert(0, "CUDAExecutionProvider")
         self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.inputs = [i.name for i in self.session.get_inputs()]
 
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        feed = {"input_ids": input_ids.cpu().numpy(), "attention_mask": attention_mask.cpu().numpy()}
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The PyTorch backend's contract: a padded batch -> fp32 logits. A batch without padding comes
+        without attention_mask (see PadCollator); the graph gets ones, and zeros for absent token types."""
+        ids = batch["input_ids"]
+        defaults = {"attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+        feed = {name: batch.get(name, defaults.get(name)).cpu().numpy() for name in self.inputs}
         (logits,) = self.session.run(["logits"], feed)
         return torch.from_numpy(np.asarray(logits, dtype=np.float32))

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from src.utils.errors import ConfigError, LoadError, MissingError
 from src.utils.hub import ensure_hub_or_offline, looks_like_hub_id, missing_resource_message
 from src.utils.log import get_logger
 
@@ -16,7 +17,7 @@ log = get_logger(__name__)
 # every key of the `model` config group (configs/model/_encoder.yaml)
 MODEL_KEYS = {
     "pretrained", "tokenizer", "revision", "trust_remote_code", "attn_implementation", "freeze_backbone",
-    "class_weights", "compile", "optimizer", "scheduler",
+    "class_weights", "compile", "gradient_checkpointing", "optimizer", "scheduler",
 }  # fmt: skip
 
 
@@ -24,7 +25,7 @@ def check_model_config(model: Mapping) -> None:
     """Reject misspelt `model.*` keys before any work (they would otherwise be ignored silently)."""
     unknown = sorted(set(model) - MODEL_KEYS)
     if unknown:
-        raise KeyError(f"Unknown config key(s) model.{', model.'.join(unknown)}. Known keys: {sorted(MODEL_KEYS)}.")
+        raise ConfigError(f"Unknown config key(s) model.{', model.'.join(unknown)}. Known keys: {sorted(MODEL_KEYS)}.")
 
 
 def _check_source(name: str, key: str) -> None:
@@ -32,7 +33,7 @@ def _check_source(name: str, key: str) -> None:
     if os.path.isdir(name):
         return
     if not looks_like_hub_id(name) or os.path.exists(name):
-        raise FileNotFoundError(
+        raise MissingError(
             f"{key}={name!r} is neither a directory nor a hub id. Fix: pass a directory holding config.json "
             "and the weights/tokenizer files, or a hub id such as distilbert-base-uncased."
         )
@@ -41,9 +42,9 @@ def _check_source(name: str, key: str) -> None:
 
 def _load_error(err: Exception, name: str, key: str, kind: str) -> OSError:
     if os.path.isdir(name):
-        return OSError(f"{key}={name!r}: could not load a {kind} from this directory: {err}")
+        return LoadError(f"{key}={name!r}: could not load a {kind} from this directory: {err}")
     reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-    return OSError(f"{missing_resource_message(kind.capitalize(), key, name, '/path/to/model_dir')} ({reason})")
+    return MissingError(f"{missing_resource_message(kind.capitalize(), key, name, '/path/to/model_dir')} ({reason})")
 
 
 def load_tokenizer(
@@ -63,7 +64,7 @@ def load_tokenizer(
     except (OSError, ValueError) as err:
         raise _load_error(err, name, key, "tokenizer") from None
     if not getattr(tokenizer, "is_fast", False):
-        raise TypeError(f"{key}={name!r} has no fast tokenizer (tokenizer.json); this template needs one.")
+        raise LoadError(f"{key}={name!r} has no fast tokenizer (tokenizer.json); this template needs one.")
     return tokenizer
 
 
@@ -74,25 +75,38 @@ def needs_prefix_space(tokenizer: PreTrainedTokenizerBase) -> bool:
     return "ByteLevel" in json.dumps(pre_tokenizer) and not getattr(tokenizer, "add_prefix_space", False)
 
 
+def load_word_tokenizer(name: str, **kwargs) -> PreTrainedTokenizerBase:
+    """The tokenizer for pre-split words (word tagging): byte-level BPE gets add_prefix_space=True."""
+    tokenizer = load_tokenizer(name, **kwargs)
+    return load_tokenizer(name, add_prefix_space=True, **kwargs) if needs_prefix_space(tokenizer) else tokenizer
+
+
 def load_model(
     auto_class: type,
     name: str,
     *,
     label_names: Sequence[str],
     config_dict: dict | None = None,
+    config_overrides: dict | None = None,
     trust_remote_code: bool = False,
     revision: str | None = None,
     attn_implementation: str | None = "sdpa",
 ) -> PreTrainedModel:
-    """An ``AutoModelFor*`` with our label names, in train mode.
+    """An ``AutoModelFor*`` with our label names (and `config_overrides`, e.g. problem_type), in train mode.
 
     With `config_dict` (stored in our checkpoints) the architecture is built from it and no pretrained
-    weights are downloaded: the checkpoint supplies them.
+    weights are downloaded: the checkpoint supplies them. `trust_remote_code` comes from the current
+    command's config, never from the checkpoint: with False, a config naming custom code (`auto_map`) still
+    builds the library's own class for its model_type.
     """
     labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names))}
     labels["label2id"] = {n: i for i, n in labels["id2label"].items()}
+    labels.update(config_overrides or {})
     if config_dict is not None:
-        config = AutoConfig.for_model(**{**config_dict, **labels})
+        fields = {**config_dict, **labels}
+        if not trust_remote_code:
+            fields.pop("auto_map", None)  # a checkpoint cannot ask for custom code: the command line must
+        config = AutoConfig.for_model(**fields)
         model = auto_class.from_config(
             config, trust_remote_code=trust_remote_code, attn_implementation=attn_implementation
         )

@@ -1,31 +1,35 @@
 """What every task's LightningModule shares: the backbone from config, AdamW with a warmup schedule,
-the training step, the val/test dispatch, the confusion matrix and predictions kept for reports, and
-the RNG state in checkpoints (exact resume). The task files hold the loss, the evaluation step and the
-metrics."""
+the training step, the val/test dispatch, the predictions kept for reports, the RNG state in checkpoints
+(exact resume) and the export to a Hugging Face directory. A task's module adds its loss, evaluation
+step and metrics (src/tasks/<task>/module.py)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
 
 from src.models.backbone import freeze_encoder, load_model
-from src.models.optim import configure_optimizers
-from src.utils.seeding import rng_state, set_rng_state
+from src.models.compile import compile_backbone
+from src.models.optim import clip_gradients, configure_optimizers
+from src.training.seeding import rng_state, set_rng_state
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # batch keys the backbone reads
 
 
 class EncoderModule(L.LightningModule):
-    """Base class; subclasses set `task` and `auto_class` (an ``AutoModelFor*``).
+    """Base class; a task's subclass sets `task_name` and `auto_class` (an ``AutoModelFor*``).
 
     Args:
         model: the `model` config group as a plain dict (pretrained, optimizer, scheduler, ...).
-        label_names: class names in id order; they become the exported model's id2label.
+        label_names: output names in id order; they become the exported model's id2label.
         class_weights: optional per-class loss weights (for imbalanced labels).
         backbone_config: the HF config dict; set in checkpoints so loading needs no pretrained download.
+        steps_per_epoch: optimizer steps of one epoch on this rank (sizes the LR schedule); train.py passes it.
     """
 
-    task: ClassVar[str]  # stored in checkpoints: eval.py refuses a checkpoint of another task
+    task_name: ClassVar[str]  # stored in checkpoints: eval.py refuses a checkpoint of another task
     auto_class: ClassVar[type]
 
     def __init__(
@@ -34,6 +38,7 @@ class EncoderModule(L.LightningModule):
         label_names: list[str],
         class_weights: list[float] | None = None,
         backbone_config: dict | None = None,
+        steps_per_epoch: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)  # plain containers only: checkpoints load with weights_only=True
@@ -42,6 +47,7 @@ class EncoderModule(L.LightningModule):
             model["pretrained"],
             label_names=label_names,
             config_dict=backbone_config,
+            config_overrides=self.config_overrides(),
             trust_remote_code=bool(model.get("trust_remote_code", False)),
             revision=model.get("revision"),
             attn_implementation=model.get("attn_implementation"),
@@ -49,16 +55,22 @@ class EncoderModule(L.LightningModule):
         self.hparams["backbone_config"] = self.model.config.to_dict()
         if model.get("freeze_backbone"):
             freeze_encoder(self.model)
-        if model.get("compile"):
-            self.model.compile(dynamic=True)  # in place: state_dict keys stay the same
-        weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
-        self.register_buffer("class_weights", weights, persistent=False)
-        self.confusion: dict[str, list[list[int]]] = {}  # last computed matrix per stage (rows: gold)
+        if model.get("gradient_checkpointing"):
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        compile_backbone(self.model, model.get("compile") or False)
+        # a plain attribute, not a buffer: FSDP mixed precision would cast a buffer to bf16
+        self.class_weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
         self.predictions: dict[str, dict[str, torch.Tensor]] = {}  # last epoch's, per stage (for reports)
         self.make_metrics(label_names)
 
+    # ------------------------------------------------------------------ task hooks
+    def config_overrides(self) -> dict[str, Any]:
+        """Extra HF config fields of the head (e.g. problem_type)."""
+        return {}
+
     def make_metrics(self, label_names: list[str]) -> None:
-        """The task's torchmetrics objects, one set per evaluation stage (val_*, test_*)."""
+        """The task's torchmetrics objects, one set per evaluation stage (val_*, test_*), and a
+        `{stage}_store` PredictionStore holding what the reports need."""
         raise NotImplementedError
 
     def loss_and_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,20 +78,27 @@ class EncoderModule(L.LightningModule):
         raise NotImplementedError
 
     def eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
-        """Update the `stage` (val or test) metrics with one batch."""
+        """Update the `stage` (val or test) metrics and store with one batch."""
         raise NotImplementedError
 
     def end_epoch(self, stage: str) -> None:
-        """Log what the metrics need at epoch end; keep the confusion matrix and predictions for reports."""
+        """Log what the metrics need at epoch end; then keep the predictions for reports."""
         self.keep_for_reports(stage)
 
+    def export_info(self) -> dict[str, Any]:
+        """What predict.py needs besides the weights, stored as config.json's `finetune` (task first)."""
+        return {"task": self.task_name}
+
+    # ------------------------------------------------------------------ shared
     def keep_for_reports(self, stage: str) -> None:
-        """This epoch's confusion matrix and predictions (gathered from all ranks), then reset both."""
-        matrix, store = getattr(self, f"{stage}_confusion"), getattr(self, f"{stage}_store")
-        self.confusion[stage] = matrix.compute().cpu().tolist()
+        """This epoch's predictions (gathered from all ranks), then reset the store."""
+        store = getattr(self, f"{stage}_store")
         self.predictions[stage] = store.compute()
-        matrix.reset()
         store.reset()
+
+    def loss_weights(self, like: torch.Tensor) -> torch.Tensor | None:
+        """Class weights in fp32 on the logits' device (the loss is computed in fp32 under any precision)."""
+        return None if self.class_weights is None else self.class_weights.to(like.device, torch.float32)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self.loss_and_logits(batch)
@@ -99,9 +118,15 @@ class EncoderModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.end_epoch("test")
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, T) token ids and mask -> logits, (B, C) per text or (B, T, C) per token."""
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits of a batch: (B, C) per text or (B, T, C) per token.
+
+        A batch without padding carries no attention_mask (see PadCollator): the backbone then runs
+        unmasked attention, which skips transformers' mask preparation (a host-device sync) and lets SDPA
+        pick its fastest kernel.
+        """
+        inputs = {k: batch[k] for k in MODEL_INPUTS if batch.get(k) is not None}
+        return self.model(**inputs).logits
 
     def log_lr(self) -> None:
         """Learning rate, at logging steps only (logging a Python float copies it to the device: a sync)."""
@@ -110,13 +135,26 @@ class EncoderModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict:
         cfg = self.hparams.model
-        batches = self.trainer.datamodule.batches_per_epoch()
-        return configure_optimizers(self, cfg["optimizer"], cfg.get("scheduler"), batches)
+        steps = self.hparams.steps_per_epoch
+        if steps is None:
+            raise RuntimeError("steps_per_epoch was not given: train.py passes the data module's batches_per_epoch().")
+        return configure_optimizers(self, cfg["optimizer"], cfg.get("scheduler"), steps)
+
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm=None
+    ) -> None:
+        """Clip by global norm on every strategy (FSDP needs its own clip_grad_norm_, see clip_gradients)."""
+        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["task"] = self.task
+        checkpoint["task"] = self.task_name
         checkpoint["rng_states"] = rng_state()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "rng_states" in checkpoint:
             set_rng_state(checkpoint["rng_states"])
+
+    def export_state(self) -> dict[str, torch.Tensor]:
+        """The exported model's weights, a CPU copy (a task may rewrite it: regression folds its target
+        normalisation into the head). The module itself is left unchanged."""
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}

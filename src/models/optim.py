@@ -1,4 +1,4 @@
-"""Optimizer and learning-rate schedule shared by every task module."""
+"""Optimizer, learning-rate schedule and gradient clipping shared by every task module."""
 
 from __future__ import annotations
 
@@ -10,13 +10,32 @@ import torch
 from hydra.utils import instantiate
 from transformers import get_scheduler
 
+from src.utils.errors import ConfigError
+
+
+def no_decay_names(model: torch.nn.Module) -> set[str]:
+    """Names of the parameters that get no weight decay: biases and the weights of normalisation layers
+    (LayerNorm, RMSNorm, ...: any module whose class name says Norm).
+
+    Decided by module and name, not by `ndim`: FSDP presents parameters as flat 1-D shards, so a shape
+    test would silently turn decay off for every matrix.
+    """
+    names = set()
+    for prefix, module in model.named_modules():
+        norm = "norm" in type(module).__name__.lower()
+        for name, _ in module.named_parameters(recurse=False):
+            if norm or name == "bias":
+                names.add(f"{prefix}.{name}" if prefix else name)
+    return names
+
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Decay matrices only: biases and LayerNorm weights (every 1-d parameter) get no weight decay."""
+    """Two AdamW groups: matrices and embeddings with `weight_decay`, biases and norm weights without."""
+    exempt = no_decay_names(model)
     decay, no_decay = [], []
-    for param in model.parameters():
+    for name, param in model.named_parameters():
         if param.requires_grad:
-            (decay if param.ndim >= 2 else no_decay).append(param)
+            (no_decay if name in exempt else decay).append(param)
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
@@ -52,7 +71,7 @@ def training_steps(trainer: L.Trainer, batches_per_epoch: int) -> int:
     by_steps = trainer.max_steps if trainer.max_steps not in (None, -1) else None
     candidates = [n for n in (by_epochs, by_steps) if n is not None]
     if not candidates:
-        raise ValueError("Set trainer.max_epochs or trainer.max_steps: the LR schedule needs a length.")
+        raise ConfigError("Set trainer.max_epochs or trainer.max_steps: the LR schedule needs a length.")
     return min(candidates)
 
 
@@ -68,3 +87,21 @@ def configure_optimizers(
     total = training_steps(module.trainer, batches_per_epoch)
     sched = instantiate(dict(scheduler))(opt, num_training_steps=total)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def clip_gradients(
+    module: L.LightningModule, optimizer: torch.optim.Optimizer, value: float | None, algorithm: str | None
+) -> torch.Tensor | None:
+    """Clip the global gradient norm to `value` on any strategy; returns the norm before clipping (or None).
+
+    Lightning's FSDP precision plugin refuses norm clipping (the norm of a sharded model needs a collective);
+    an FSDP-wrapped model has its own `clip_grad_norm_` that computes it across shards. Value clipping
+    and the other strategies go through Lightning.
+    """
+    if not value:
+        return None
+    wrapped = module.trainer.strategy.model
+    if algorithm in (None, "norm") and hasattr(wrapped, "clip_grad_norm_"):  # FSDP (FullyShardedDataParallel)
+        return wrapped.clip_grad_norm_(value)
+    module.clip_gradients(optimizer, gradient_clip_val=value, gradient_clip_algorithm=algorithm)
+    return None

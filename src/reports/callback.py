@@ -5,7 +5,8 @@ Training data at fit start; validation of the best epoch (by the monitored metri
 when the run stops on an error or Ctrl-C; test at the end; report.md ties them together with the run's
 key settings and metrics. A new best epoch only keeps its predictions (on CPU): rendering once per fit,
 not once per improvement. Rank 0 only; predictions are gathered by the module's PredictionStore at
-epoch end, so the training loop gets no extra syncs.
+epoch end, so the training loop gets no extra syncs. The sections come from the run's task
+(`Task.data_section` / `Task.eval_section`); a task without its own gets the generic ones.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import OmegaConf
 
-from src.reports import ner, sentiment
 from src.reports.report import Section, markdown_table
+from src.tasks import get_task
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
-KEY_SETTINGS = ["task.name", "model.pretrained", "data.path", "data.max_length", "data.batch_size",
+KEY_SETTINGS = ["task.name", "task.monitor", "model.pretrained", "data.path", "data.max_length", "data.batch_size",
                 "model.optimizer.lr", "trainer.max_epochs", "trainer.precision", "trainer.devices", "seed"]  # fmt: skip
 
 
@@ -33,19 +34,19 @@ class Reports(L.Callback):
         out_dir: str,
         monitor: str,
         mode: str = "max",
-        n_samples: int = 10,
-        n_mistakes: int = 10,
-        n_worst: int = 20,
+        examples: int = 10,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.monitor, self.mode = monitor, mode
-        self.n_samples, self.n_mistakes, self.n_worst = n_samples, n_mistakes, n_worst
+        self.examples = examples  # rows of each example table (random samples, worst mistakes)
         self.best = -math.inf if mode == "max" else math.inf
         self.sections: dict[str, Section] = {}
         self.metrics: dict[str, dict[str, float]] = {}  # stage -> its metrics when the section was made
         self.best_val: dict[str, Any] | None = None  # predictions, metrics, epoch and step of the best epoch
 
-    def _publish(self, trainer: L.Trainer, section: Section, step: int) -> None:
+    def _publish(self, trainer: L.Trainer, section: Section | None, step: int) -> None:
+        if section is None:  # the task has no section of this kind
+            return
         section.save(self.out_dir / section.stage)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
@@ -57,18 +58,14 @@ class Reports(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             dm = trainer.datamodule
-            task = sentiment if module.task == "sentiment" else ner
-            section = task.data_section(dm.splits["train"], dm.label_names, dm.meta["max_length"])
+            section = get_task(module.task_name).data_section(dm.splits["train"], run_info(dm, module), dm.max_length)
             self._publish(trainer, section, trainer.global_step)
 
     def _eval(self, trainer: L.Trainer, module: L.LightningModule, stage: str, predictions: dict, step: int) -> None:
         dm, split = trainer.datamodule, "validation" if stage == "val" else "test"
-        if module.task == "sentiment":
-            section = sentiment.eval_section(stage, predictions, dm.splits[split], dm.label_names,
-                                             self.n_samples, self.n_mistakes)  # fmt: skip
-        else:
-            section = ner.eval_section(stage, predictions, dm.splits[split], dm.label_names, self.n_worst)
-        self._publish(trainer, section, step)
+        task = get_task(module.task_name)
+        info = run_info(dm, module)
+        self._publish(trainer, task.eval_section(stage, predictions, dm.splits[split], info, self.examples), step)
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         score = trainer.callback_metrics.get(self.monitor)
@@ -147,6 +144,12 @@ class Reports(L.Callback):
             else:
                 lines += [f"**{name[:-4]}** (`{relative}`)", "", markdown_table(_read_csv(path)), ""]
         return lines
+
+
+def run_info(datamodule: L.LightningDataModule, module: L.LightningModule) -> dict[str, Any]:
+    """What a task's report needs to know: the data's info (labels, problem type) and the trained module's
+    decisions (e.g. multi-label thresholds), as export_info records them."""
+    return {**datamodule.info, **module.export_info()}
 
 
 def _fmt(value: Any) -> str:

@@ -57,13 +57,17 @@ def curve_figure(curves: dict[str, tuple[Sequence[float], Sequence[float]]], kin
     return fig
 
 
-def bar_figure(counts: dict[str, int], title: str, xlabel: str) -> Figure:
+def bar_figure(counts: dict[str, float], title: str, xlabel: str, percent: bool = True) -> Figure:
+    """Bars with their value (and share of the total when `percent`); long label sets get rotated names."""
     fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(counts) + 2), 3.6))
     bars = ax.bar(list(counts), list(counts.values()), color=BLUE)
     total = max(sum(counts.values()), 1)
-    ax.bar_label(bars, labels=[f"{v}\n{v / total:.0%}" for v in counts.values()], fontsize=8)
+    labels = [f"{v}\n{v / total:.0%}" if percent else f"{v}" for v in counts.values()]
+    ax.bar_label(bars, labels=labels, fontsize=8)
+    if len(counts) > 6:
+        ax.tick_params(axis="x", rotation=45)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("count")
+    ax.set_ylabel("count" if percent else "value")
     ax.margins(y=0.2)
     ax.set_title(title)
     fig.tight_layout()
@@ -80,6 +84,21 @@ def histogram_figure(values: Sequence[int], limit: int | None, title: str, xlabe
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def scatter_figure(x: Sequence[float], y: Sequence[float], title: str, xlabel: str, ylabel: str) -> Figure:
+    """Predicted (y) against gold (x), with the y = x diagonal: a perfect model lies on it."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.8))
+    ax.scatter(x, y, s=8, alpha=0.4, color=BLUE, linewidths=0)
+    low, high = min([*x, *y], default=0.0), max([*x, *y], default=1.0)
+    ax.plot([low, high], [low, high], linestyle="--", color=GREY, linewidth=1, label="y = x")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(textwrap.fill(title, width=60), fontsize=10)
     fig.tight_layout()
     return fig
 

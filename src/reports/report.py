@@ -63,6 +63,10 @@ class Section:
         self.figures.clear()
 
 
+def stage_title(stage: str) -> str:
+    return "validation (best epoch)" if stage == "val" else "test"
+
+
 def markdown_table(table: pd.DataFrame, max_chars: int = 300) -> str:
     """A pipe table; long cells are cut, `|` and newlines escaped."""
 

@@ -43,6 +43,11 @@ def format_table(title: str, rows: Mapping[str, Any]) -> str:
     return "\n".join([title, rule, *(f"{k.ljust(width)}  {v}" for k, v in cells), rule])
 
 
+def format_frame(table: Any, title: str) -> str:
+    """A pandas table as text, floats with 4 decimals."""
+    return f"{title}\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
 def format_confusion(matrix: list[list[int]], labels: list[str], title: str) -> str:
     """Confusion matrix as text: rows are gold labels, columns predictions."""
     width = max(len(x) for x in [*labels, *(str(v) for row in matrix for v in row)]) + 1

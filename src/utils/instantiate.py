@@ -12,8 +12,3 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
     """One object per entry of a group such as `logger` or `callbacks`; an entry set to null is dropped,
     so `logger=none` gives [] and `callbacks.early_stopping=null` removes early stopping."""
     return [instantiate(entry) for entry in (cfg or {}).values() if entry is not None and "_target_" in entry]
-
-
-def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
-    """The `trainer` group as Trainer kwargs; a value with `_target_` (e.g. an FSDP strategy) is built."""
-    return {k: instantiate(v) if isinstance(v, DictConfig) and "_target_" in v else v for k, v in cfg.items()}

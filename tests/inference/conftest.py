@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.data.ner import complete_tag_set, read_conll
-from src.utils.synthetic import sentiment_rows
+from src.data.words import read_conll
+from src.tasks.classification.synthetic import sentiment_rows
+from src.tasks.ner.data import complete_tag_set
 
 
 def scale_head(model: torch.nn.Module, seed: int, std: float = 3.0) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from src.inference.predictor import Predictor, Settings
-from src.utils.synthetic import ner_rows, sentiment_rows
+from src.tasks.classification.synthetic import sentiment_rows
+from src.tasks.ner.synthetic import ner_rows
 from tests.conftest import compose_config
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
@@ -90,7 +91,7 @@ def test_failed_parity_deletes_the_file(
     import src.export
 
     # the "export" writes the graph of another model (same shapes, other weights): parity must fail
-    monkeypatch.setattr(src.export, "export_onnx", lambda model, path, opset: shutil.copy(sentiment_onnx[0], path))
+    monkeypatch.setattr(src.export, "export_onnx", lambda model, path, **_: shutil.copy(sentiment_onnx[0], path))
     out = tmp_path / "wrong.onnx"
     cfg = compose_config([f"model_dir={other_sentiment_model}", f"output={out}"], "export", tmp_path / "run")
     with pytest.raises(RuntimeError, match=r"ONNX parity check failed: logits differ from PyTorch by .* was deleted"):

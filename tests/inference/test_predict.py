@@ -12,7 +12,9 @@ import torch
 
 from src.inference.inputs import InputFileError, read_texts
 from src.inference.predictor import Predictor, Settings
-from src.utils.synthetic import ner_rows, sentiment_rows
+from src.inference.words import tag_words
+from src.tasks.classification.synthetic import sentiment_rows
+from src.tasks.ner.synthetic import ner_rows
 from tests.conftest import compose_config, run_cli
 
 TEXTS = [r["text"] for r in sentiment_rows(9, seed=3)]  # 5 to 60+ words: several lengths
@@ -47,7 +49,13 @@ def test_batches_are_sorted_by_length_and_equal_unbatched(sentiment_model: Path)
     p = predictor(sentiment_model, batch_size=3)
     widths = []
     forward = p.forward
-    p.forward = lambda ids, mask: (widths.append((ids.shape[1], int(mask.sum(1).min()))), forward(ids, mask))[1]
+
+    def spy(batch: dict) -> torch.Tensor:
+        mask = batch.get("attention_mask", torch.ones_like(batch["input_ids"]))  # absent: nothing padded
+        widths.append((batch["input_ids"].shape[1], int(mask.sum(1).min())))
+        return forward(batch)
+
+    p.forward = spy
     batched = p.predict(TEXTS)
     assert [w for w, _ in widths] == sorted((w for w, _ in widths), reverse=True)
     assert all(shortest >= next_width for (_, shortest), (next_width, _) in itertools.pairwise(widths))
@@ -111,7 +119,7 @@ def test_default_max_length_respects_position_embeddings(sentiment_model: Path, 
 
 
 def test_not_a_classifier_directory(tiny: dict, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"neither .*ForSequenceClassification nor .*ForTokenClassification"):
+    with pytest.raises(ValueError, match=r"architecture BertModel fits none of the tasks"):
         Predictor(tiny["bert"], device="cpu")  # a bare encoder: no head
     with pytest.raises(FileNotFoundError, match="model_dir="):
         Predictor(tmp_path / "missing", device="cpu")
@@ -157,7 +165,7 @@ def test_ner_entity_offsets_slice_the_original_text(ner_model: Path, roberta_ner
 def test_ner_long_text_is_tagged_in_every_window(ner_model: Path) -> None:
     text = " ".join(ner_sentences(12, seed=2))
     p = predictor(ner_model, max_length=16, stride=4)
-    ((layout, probs),) = p.tag_words([text])
+    ((layout, probs),) = tag_words(p, [text])
     assert len(layout.starts) > 5 and set(layout.owners) == set(range(len(layout.starts)))
     assert probs.shape == (len(text.split()), len(p.labels))  # every word has a prediction
     # each word is read in its owner window: the probabilities of that window run alone
@@ -235,7 +243,7 @@ def test_cli_text_prints_one_json_line(ner_model: Path, tmp_path: Path) -> None:
     (line,) = proc.stdout.splitlines()  # logs go to stderr: stdout is only the predictions
     record = json.loads(line)
     assert record == predictor(ner_model).predict([text])[0] and record["entities"]
-    assert "ner: 1 texts" in proc.stderr and (tmp_path / "run" / "predict.log").is_file()
+    assert "ner: 1 inputs" in proc.stderr and (tmp_path / "run" / "predict.log").is_file()
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassF1Score, MulticlassPrecision
 
-from src.reports import sentiment
+from src.tasks.classification import report
 from tests.conftest import compose_config, ner_overrides, tiny_overrides
 
 
@@ -49,15 +49,14 @@ def test_sentiment_section_agrees_with_torchmetrics(sentiment_run: tuple[Path, d
     labels = torch.randint(0, 3, (60,), generator=generator)
     split = Dataset.from_dict({"text": [f"text {i}" for i in range(80)]})
     idx = torch.arange(10, 70)  # rows of the split the predictions belong to
-    section = sentiment.eval_section(
-        "test", {"probs": probs, "labels": labels, "idx": idx}, split, ["a", "b", "c"], 5, 4
-    )
+    info = {"label_names": ["a", "b", "c"], "problem_type": "single_label_classification"}
+    section = report.eval_section("test", {"probs": probs, "labels": labels, "idx": idx}, split, info, 4)
     table = section.tables["per_class"]
     assert table["f1"].tolist() == pytest.approx(MulticlassF1Score(3, average=None)(probs, labels).tolist())
     assert table["precision"].tolist() == pytest.approx(MulticlassPrecision(3, average=None)(probs, labels).tolist())
     rows = section.tables["predictions"]
     mistakes = rows[rows["kind"] == "confident mistake"]
-    assert len(rows) == 5 + 4 and (mistakes["gold"] != mistakes["predicted"]).all()
+    assert len(rows) == 4 + 4 and (mistakes["gold"] != mistakes["predicted"]).all()
     assert mistakes["probability"].is_monotonic_decreasing
     first = mistakes.iloc[0]
     row = int(first["text"].split()[1]) - 10  # the text is looked up through idx

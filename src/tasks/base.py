@@ -1,0 +1,143 @@
+"""The Task: one object per task that shared code (train/eval/predict, reports, tests) talks to.
+
+A task subclass names its data module and LightningModule and may refine the other hooks; each hook
+here has a generic fallback, so a new task needs only its data module and module to train, evaluate,
+export, report and predict. See docs/adding_a_task.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from datasets import Dataset
+from transformers import PretrainedConfig, PreTrainedTokenizerBase
+
+from src.data.base import TokenizedDataModule, column
+from src.models.backbone import load_tokenizer
+from src.models.base import EncoderModule
+from src.reports.figures import histogram_figure
+from src.reports.report import Section
+from src.utils.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from src.inference.predictor import Predictor, Settings
+
+MONITOR_KEYS = {"name", "monitor", "monitor_mode"}  # task.* keys every task has; the rest go to the module
+
+
+@dataclass
+class Variant:
+    """One shape of a task for the contract test and `python -m src.demo` (e.g. classification's sentence
+    pairs): config overrides, a writer of a small synthetic dataset, and inputs to predict."""
+
+    overrides: list[str]
+    write_data: Callable[[Path, int], Path]  # (directory, seed) -> data.path
+    inputs: list[dict[str, str]]  # predict.py inputs: {"text": ...} (+ "text_pair")
+    corpus: Callable[[], list[str]] = field(default=list)  # texts the tiny test tokenizer learns its vocabulary from
+
+
+class Task:
+    """Base task. Subclasses set `name`, `datamodule_class`, `module_class` (whose `auto_class` is the HF head)."""
+
+    name: ClassVar[str]
+    datamodule_class: ClassVar[type[TokenizedDataModule]]
+    module_class: ClassVar[type[EncoderModule]]
+    option_keys: ClassVar[set[str]] = set()  # task.* config keys passed to the module (besides MONITOR_KEYS)
+
+    @property
+    def auto_class(self) -> type:
+        return self.module_class.auto_class
+
+    # ------------------------------------------------------------------ training
+    def datamodule(self, data: Any, **kwargs: Any) -> TokenizedDataModule:
+        return self.datamodule_class(data, **kwargs)
+
+    def options(self, task_cfg: dict) -> dict[str, Any]:
+        """The task.* keys the module takes; a misspelt key is an error, not silently ignored."""
+        extra = {k: v for k, v in task_cfg.items() if k not in MONITOR_KEYS}
+        unknown = set(extra) - self.option_keys
+        if unknown:
+            raise ConfigError(
+                f"Unknown config key(s) task.{', task.'.join(sorted(unknown))} for task {self.name}. "
+                f"Known keys: {sorted(MONITOR_KEYS | self.option_keys)}."
+            )
+        return extra
+
+    def module(self, model: dict, model_args: dict, options: dict, steps_per_epoch: int | None) -> EncoderModule:
+        return self.module_class(model=model, **model_args, **options, steps_per_epoch=steps_per_epoch)
+
+    def load_module(self, path: str, **overrides: Any) -> EncoderModule:
+        """A module from a checkpoint, on CPU, weights only (no pickled code); `overrides` replace saved
+        hyperparameters (the current command's `trust_remote_code` replaces the checkpoint's)."""
+        return self.module_class.load_from_checkpoint(path, map_location="cpu", weights_only=True, **overrides)
+
+    def monitor(self, configured: str, info: dict) -> str:
+        """The validation metric that picks the best checkpoint (`task.monitor`); a task may resolve `auto`."""
+        if configured == "auto":
+            raise ConfigError(f"task.monitor=auto is not supported by task {self.name}: name a val/ metric.")
+        return configured
+
+    # ------------------------------------------------------------------ reports and console
+    def data_section(self, train: Dataset, info: dict, max_length: int) -> Section | None:
+        """Report section on the training data; generic: the token lengths."""
+        section = Section("data", "Training data")
+        section.figures["token_lengths"] = histogram_figure(
+            column(train, "length").tolist(), max_length, f"Tokens per training row ({len(train)} rows)", "tokens"
+        )
+        return section
+
+    def eval_section(self, stage: str, predictions: dict, split: Dataset, info: dict, examples: int) -> Section | None:
+        """Report section of an evaluation (figures and tables); generic: none (metrics are in report.md)."""
+        return None
+
+    def console_summary(self, predictions: dict[str, torch.Tensor], info: dict) -> str | None:
+        """Text printed after the test metrics (e.g. a confusion matrix); generic: nothing."""
+        return None
+
+    # ------------------------------------------------------------------ inference
+    def matches(self, config: PretrainedConfig) -> bool:
+        """Whether an exported model without our `finetune` record belongs to this task (by its head)."""
+        return False
+
+    def load_tokenizer(self, source: str, key: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+        return load_tokenizer(source, trust_remote_code=trust_remote_code, key=key)
+
+    def check_model(self, config: PretrainedConfig, labels: list[str], where: str) -> None:
+        """Refuse an exported model the task cannot post-process (e.g. NER labels that are not BIO)."""
+
+    def check_settings(self, settings: Settings, budget: int, info: dict) -> None:
+        """Refuse predict settings that make no sense for this task, naming the key."""
+
+    def check_inputs(self, rows: list[dict[str, Any]], info: dict) -> None:
+        """Refuse inputs the model cannot read (e.g. a pair model given single texts)."""
+        extra = sorted({k for r in rows for k in r} - {"text"})
+        if extra:
+            raise ConfigError(f"This {self.name} model reads one text per input; got fields {extra} besides 'text'.")
+
+    def predict(self, predictor: Predictor, rows: list[dict[str, Any]], bar: tqdm | None) -> list[dict]:
+        """Records for non-empty inputs; generic: the head text of each input, its logits and arg-max label(s)."""
+        sequences = [
+            {"input_ids": predictor.prefix + ids[: predictor.budget] + predictor.suffix}
+            for ids in predictor.tokenizer([r["text"] for r in rows], add_special_tokens=False)["input_ids"]
+        ]
+        records = []
+        for logits in predictor.run(sequences, list(range(len(rows))), bar):
+            best = logits.argmax(-1)
+            label = [predictor.labels[i] for i in best.tolist()] if logits.dim() == 2 else predictor.labels[int(best)]
+            records.append({"label": label, "logits": logits.tolist()})
+        return records
+
+    # ------------------------------------------------------------------ contract test and demo
+    def variants(self) -> dict[str, Variant]:
+        """The task's shapes with synthetic data (the contract test runs each end to end)."""
+        return {}
+
+
+def texts_of(rows: Sequence[dict[str, Any]], key: str = "text") -> list[str]:
+    return [r[key] for r in rows]

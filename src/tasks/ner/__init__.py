@@ -1,0 +1,64 @@
+"""Named-entity recognition: tag each word with O / B-TYPE / I-TYPE; scored per entity (seqeval semantics).
+
+python src/train.py task=ner                              # CoNLL-2003 from the hub
+python src/train.py task=ner data.path=../shared/data/conll2003/text model.pretrained=<dir>
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import PretrainedConfig, PreTrainedTokenizerBase
+
+from src.inference.words import check_stride
+from src.models.backbone import load_word_tokenizer
+from src.reports.report import Section
+from src.tasks.base import Task, Variant
+from src.tasks.ner import predict, report, synthetic
+from src.tasks.ner.data import NERDataModule
+from src.tasks.ner.module import NERModule
+from src.utils.console import format_frame
+
+
+class NERTask(Task):
+    name = "ner"
+    datamodule_class = NERDataModule
+    module_class = NERModule
+
+    def data_section(self, train: Dataset, info: dict, max_length: int) -> Section:
+        return report.data_section(train, info["label_names"], max_length)
+
+    def eval_section(self, stage: str, predictions: dict, split: Dataset, info: dict, examples: int) -> Section:
+        return report.eval_section(stage, predictions, split, info["label_names"], examples)
+
+    def console_summary(self, predictions: dict[str, torch.Tensor], info: dict) -> str | None:
+        return format_frame(report.per_type_table(predictions, info["label_names"]), "test entities per type")
+
+    def matches(self, config: PretrainedConfig) -> bool:
+        labels = list((config.id2label or {}).values())
+        token_head = any(a.endswith("ForTokenClassification") for a in config.architectures or [])
+        return token_head and all(t == "O" or t.startswith(("B-", "I-")) for t in labels)
+
+    def load_tokenizer(self, source: str, key: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+        return load_word_tokenizer(source, trust_remote_code=trust_remote_code, key=key)  # as training loaded it
+
+    def check_model(self, config: PretrainedConfig, labels: list[str], where: str) -> None:
+        predict.check_labels(labels, where)
+
+    def check_settings(self, settings: Any, budget: int, info: dict) -> None:
+        check_stride(settings, budget)
+
+    def predict(self, predictor: Any, rows: list[dict[str, Any]], bar: Any) -> list[dict]:
+        return predict.predict(predictor, rows, bar)
+
+    def variants(self) -> dict[str, Variant]:
+        def data(out: Path, seed: int) -> Path:
+            return synthetic.write_ner_data(out, n_train=160, n_val=40, n_test=40, seed=seed)
+
+        return {"bio": Variant([], data, [{"text": "Alice met Bob in Paris"}], synthetic.corpus)}
+
+
+TASK = NERTask()

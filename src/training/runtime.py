@@ -1,0 +1,46 @@
+"""Hardware settings of a run: precision `auto`, TF32 matmuls, and the Trainer's keyword arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from src.utils.log import get_logger
+
+log = get_logger(__name__)
+
+
+def uses_cuda(accelerator: str | None) -> bool:
+    """Whether the Trainer will run on CUDA (`auto` picks a GPU when one is visible)."""
+    return accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and torch.cuda.is_available())
+
+
+def resolve_precision(precision: Any, accelerator: str | None) -> Any:
+    """`auto`: bf16 autocast on GPUs that support it (Ampere and newer), fp16 with loss scaling on older
+    ones, fp32 on CPU. Any other value is Lightning's own."""
+    if precision != "auto":
+        return precision
+    if not uses_cuda(accelerator):
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def configure_runtime(cfg: DictConfig) -> None:
+    """TF32 for fp32 matmuls on CUDA (`float32_matmul_precision: high`): fp32 runs (and fp32 parts of mixed
+    precision) use tensor cores. Left alone on CPU, where it could change results between machines."""
+    value = cfg.get("float32_matmul_precision")
+    if value and uses_cuda(cfg.trainer.get("accelerator")):
+        torch.set_float32_matmul_precision(value)
+
+
+def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """The `trainer` group as Trainer kwargs: a value with `_target_` (an FSDP strategy) is built, and
+    precision `auto` is resolved for the device."""
+    kwargs = {k: instantiate(v) if isinstance(v, DictConfig) and "_target_" in v else v for k, v in cfg.items()}
+    if "precision" in kwargs:
+        kwargs["precision"] = resolve_precision(kwargs["precision"], kwargs.get("accelerator"))
+        log.info("Precision: %s.", kwargs["precision"])
+    return kwargs
