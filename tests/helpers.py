@@ -30,8 +30,12 @@ class LossRecorder(L.Callback):
         if self.stop_at_step is not None and trainer.global_step == self.stop_at_step:
             raise InterruptedForTest(f"interrupted at step {trainer.global_step}")
 
-    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, *args: Any) -> None:
-        self._write({"step": trainer.global_step, "loss": float(outputs["loss"])})
+    def on_train_batch_end(
+        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, *_: Any
+    ) -> None:
+        rows = batch["idx"].tolist() if "idx" in batch else None  # which examples the step trained on
+        self._write({"epoch": trainer.current_epoch, "step": trainer.global_step, "loss": float(outputs["loss"]),
+                     "rows": rows})  # fmt: skip
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.sanity_checking:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import datasets
 from datasets import Dataset, DatasetDict
+from datasets.exceptions import DatasetGenerationError
 
+from src.data.files import diagnose
 from src.utils.errors import ConfigError, DataError, MissingError
 from src.utils.hub import ensure_hub_or_offline, looks_like_hub_id, missing_resource_message
 
@@ -138,20 +140,44 @@ def _read_files(paths: list[Path], readers: Mapping[str, Reader]) -> Dataset:
     if len(suffixes) > 1:
         raise ConfigError(f"One split mixes file formats {sorted(suffixes)}: {[str(p) for p in paths]}.")
     suffix = suffixes.pop()
+    if suffix in BUILDERS and suffix not in readers:
+        return _load_files(paths, *BUILDERS[suffix])
+    if suffix not in readers:
+        raise ConfigError(f"{paths[0]}: unsupported file type {suffix!r}; use one of {sorted([*BUILDERS, *readers])}")
     try:
-        if suffix in readers:
-            parts = [readers[suffix](p) for p in paths]
-            return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
-        if suffix not in BUILDERS:
-            raise ConfigError(
-                f"{paths[0]}: unsupported file type {suffix!r}; use one of {sorted([*BUILDERS, *readers])}"
-            )
-        builder, kwargs = BUILDERS[suffix]
-        return datasets.load_dataset(builder, data_files=[str(p) for p in paths], split="train", **kwargs)
+        parts = [readers[suffix](p) for p in paths]
     except (ConfigError, DataError):
         raise
-    except Exception as err:  # parser errors of pyarrow/pandas/json come in many types
+    except Exception as err:  # parser errors come in many types
         raise DataError(f"Could not read {', '.join(map(str, paths))}: {err}") from err
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def _load_files(paths: list[Path], builder: str, kwargs: dict) -> Dataset:
+    """`datasets` reads good files fast but names no line in bad ones, so only after it fails (or finds no
+    rows) is each file read line by line to raise an error naming the file, the line and the fix."""
+    names, delimiter = ", ".join(map(str, paths)), kwargs.get("delimiter", ",")
+    try:
+        loaded = datasets.load_dataset(builder, data_files=[str(p) for p in paths], split="train", **kwargs)
+        if builder == "json":  # pyarrow's JSON reader keeps bytes that are not UTF-8; they would fail mid-training
+            loaded.data.table.validate(full=True)
+    except Exception as err:  # parser errors of pyarrow/pandas/json come in many types
+        for path in paths:
+            diagnose(path, delimiter)
+        raise DataError(f"Could not read {names}: {_reason(err)}") from err
+    if not len(loaded):
+        for path in paths:
+            diagnose(path, delimiter)
+        raise DataError(
+            f"{names}: the split holds no rows. Fix: give it files with rows, or leave it out of data.path."
+        )
+    return loaded
+
+
+def _reason(err: Exception) -> str:
+    """The parser's own message: DatasetGenerationError only says "An error occurred while generating the dataset"."""
+    cause = err.__cause__ if isinstance(err, DatasetGenerationError) and err.__cause__ else err
+    return f"{cause}" or type(cause).__name__
 
 
 def _load_hub(name: str, revision: str | None, key: str, subset: str | None = None) -> RawData:

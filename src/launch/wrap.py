@@ -41,6 +41,9 @@ def task_wrapper(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
             )
             if rank_zero_only.rank == 0:
                 write_result(output_dir, status="interrupted", signal=err.signum, checkpoint=err.checkpoint)
+            if callable(err.previous_handler):  # e.g. submitit's requeue on SIGUSR1: the scheduler's turn
+                close_loggers()
+                err.previous_handler(err.signum, None)
             raise
         except Exception as err:
             # one line for the run's log file (the console shows the message, or the traceback of a bug)

@@ -7,7 +7,7 @@ export, report and predict. See docs/adding_a_task.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -49,6 +49,7 @@ class Task:
     datamodule_class: ClassVar[type[TokenizedDataModule]]
     module_class: ClassVar[type[EncoderModule]]
     option_keys: ClassVar[set[str]] = set()  # task.* config keys passed to the module (besides MONITOR_KEYS)
+    pipeline_task: ClassVar[str | None] = None  # the transformers.pipeline that loads an exported model, if any
 
     @property
     def auto_class(self) -> type:
@@ -137,7 +138,3 @@ class Task:
     def variants(self) -> dict[str, Variant]:
         """The task's shapes with synthetic data (the contract test runs each end to end)."""
         return {}
-
-
-def texts_of(rows: Sequence[dict[str, Any]], key: str = "text") -> list[str]:
-    return [r[key] for r in rows]

@@ -69,7 +69,7 @@ def checkpoint_error(path: Path) -> str | None:
     return None
 
 
-def loadable_fallback(directory: Path, exclude: Path) -> Path | None:
+def loadable_fallback(directory: Path, exclude: Path | None = None) -> Path | None:
     """The newest loadable checkpoint of `directory` other than `exclude`."""
     candidates = sorted(
         (p for p in directory.glob("*.ckpt") if p != exclude and ".tmp-" not in p.name),

@@ -50,11 +50,15 @@ class RunFailed(UserError, RuntimeError):
 
 
 class RunInterrupted(Exception):
-    """A signal (SIGTERM, SIGUSR1, SIGINT) stopped the run after a resumable checkpoint was saved."""
+    """A signal (SIGTERM, SIGUSR1, SIGINT) stopped the run after a resumable checkpoint was saved.
 
-    def __init__(self, signum: int, checkpoint: str | None) -> None:
+    `previous_handler` is the handler the signal had before the run (a scheduler's, e.g. submitit's requeue):
+    it is called once the run has recorded its state, so the scheduler still gets its signal.
+    """
+
+    def __init__(self, signum: int, checkpoint: str | None, previous_handler: object = None) -> None:
         super().__init__(f"interrupted by signal {signum}; resumable checkpoint: {checkpoint or 'none'}")
-        self.signum, self.checkpoint = signum, checkpoint
+        self.signum, self.checkpoint, self.previous_handler = signum, checkpoint, previous_handler
         self.exit_code = 128 + signum  # the shell's convention for "killed by signal N"
 
 

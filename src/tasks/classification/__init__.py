@@ -27,6 +27,7 @@ class ClassificationTask(Task):
     datamodule_class = ClassificationDataModule
     module_class = ClassificationModule
     option_keys: ClassVar[set[str]] = {"threshold"}
+    pipeline_task = "text-classification"
 
     def monitor(self, configured: str, info: dict) -> str:
         """`auto`: accuracy (single label), micro F1 (multi-label) or Pearson's r (regression); all maximised."""

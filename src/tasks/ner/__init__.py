@@ -27,6 +27,7 @@ class NERTask(Task):
     name = "ner"
     datamodule_class = NERDataModule
     module_class = NERModule
+    pipeline_task = "token-classification"
 
     def data_section(self, train: Dataset, info: dict, max_length: int) -> Section:
         return report.data_section(train, info["label_names"], max_length)

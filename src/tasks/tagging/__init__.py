@@ -27,6 +27,7 @@ class TaggingTask(Task):
     name = "tagging"
     datamodule_class = TaggingDataModule
     module_class = TaggingModule
+    pipeline_task = "token-classification"
 
     def data_section(self, train: Dataset, info: dict, max_length: int) -> Section:
         return report.data_section(train, info["label_names"])
