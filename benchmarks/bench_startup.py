@@ -15,7 +15,7 @@ the data.
     git worktree add /tmp/before b176a0e
     nice -n 10 python benchmarks/bench_startup.py --sizes 25000 250000 1000000 \
         --trees before=/tmp/before after=. --out /tmp/startup
-    nice -n 10 python benchmarks/bench_startup.py ... --profile   # + cProfile of the last tree, largest size
+    nice -n 10 python benchmarks/bench_startup.py ... --profile after+reports   # + cProfile at the largest size
 
 Reports are off (`callbacks.reports=null`) in the compared columns: they plot the training data, which is
 not what the old and new code differ in; the last tree is also measured with them on, since a user waits
@@ -209,7 +209,9 @@ def profile_run(variant: Variant, cli: list[str], probe: Path, out: Path, log: P
     text = suffixed(out, ".txt")
     with text.open("w") as stream:
         stream.write(f"{variant.name}: {result['seconds']:.1f} s to the first step under cProfile\n")
-        pstats.Stats(str(prof), stream=stream).sort_stats("cumulative").print_stats(top)
+        stats = pstats.Stats(str(prof), stream=stream)
+        stats.sort_stats("cumulative").print_stats(top)
+        stats.sort_stats("tottime").print_stats(top // 2)
     return str(text)
 
 
@@ -237,6 +239,16 @@ def markdown(results: dict, variants: list[Variant]) -> str:
         secs = {c: row[c]["seconds"] for c in cols}
         cells = [f"{secs[c]:.1f}{'*' if row[c]['other_cores_max'] > busy else ''}" for c in cols]
         lines.append(f"| {int(size):,} | " + " | ".join(cells) + f" | {secs[first] / secs[last]:.1f}x |")
+    lines += [
+        "",
+        "CPU seconds of the same runs (user + system; what contention on a shared machine does not inflate):",
+        "",
+    ]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    for size, row in results["sizes"].items():
+        cpu = {c: row[c]["cpu_s"] for c in cols}
+        cells = [f"{cpu[c]:.1f}" for c in cols]
+        lines.append(f"| {int(size):,} | " + " | ".join(cells) + f" | {cpu[first] / cpu[last]:.1f}x |")
     lines += ["", "Imports (`python -c \"import src.train\"`, median; interpreter alone: "
               f"{results['python_s']:.2f} s):", ""]  # fmt: skip
     lines += [f"- {tree}: {t['import_s']:.1f} s" for tree, t in results["imports"].items()]
@@ -253,6 +265,14 @@ def markdown(results: dict, variants: list[Variant]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ driver
+def tree_state(path: Path) -> dict[str, object]:
+    """The commit a tree is at and its uncommitted files: a checkout being edited meanwhile is visible."""
+    git = ["git", "-C", str(path)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    status = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout.splitlines()
+    return {"path": str(path), "commit": head or None, "uncommitted": [line[3:] for line in status]}
+
+
 def parse_trees(specs: list[str]) -> dict[str, Path]:
     trees = {}
     for spec in specs:
@@ -273,10 +293,12 @@ def main() -> None:
                         help="data, tiny model, caches, run dirs (kept between invocations)")  # fmt: skip
     parser.add_argument("--out", default=None, help="prefix of the .md/.json outputs (default: <work>/startup)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
-    parser.add_argument("--profile", action="store_true", help="cProfile the last tree at the largest size")
+    parser.add_argument(
+        "--profile", metavar="VARIANT", help="cProfile this variant (e.g. after+reports) at the largest size"
+    )
     parser.add_argument("--busy-cores", type=float, default=0.3,
                         help="timed runs wait until other processes use fewer cores than this")  # fmt: skip
-    parser.add_argument("--quiet-wait", type=float, default=600, help="...for at most this many seconds")
+    parser.add_argument("--quiet-wait", type=float, default=300, help="...for at most this many seconds")
     parser.add_argument("--fresh-cache", action="store_true", help="delete the tokenized caches first")
     args = parser.parse_args()
 
@@ -284,6 +306,8 @@ def main() -> None:
     reports = set(args.reports if args.reports is not None else [list(trees)[-1]])
     variants = [Variant(n, p, False) for n, p in trees.items()]
     variants += [Variant(n, p, True) for n, p in trees.items() if n in reports]
+    if args.profile and args.profile not in {v.name for v in variants}:
+        raise SystemExit(f"--profile: one of {[v.name for v in variants]}")
     work = Path(args.work).resolve()
     out = Path(args.out) if args.out else work / "startup"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -301,7 +325,7 @@ def main() -> None:
 
     results: dict = {
         "repeats": args.repeats, "cpu": f"{os.cpu_count()} CPU cores", "busy_cores": args.busy_cores,
-        "python_s": python_s, "imports": imports, "trees": {n: str(p) for n, p in trees.items()}, "sizes": {},
+        "python_s": python_s, "imports": imports, "trees": {n: tree_state(p) for n, p in trees.items()}, "sizes": {},
     }  # fmt: skip
     for size in args.sizes:
         data = write_reviews(work / "data" / str(size), size)
@@ -332,8 +356,8 @@ def main() -> None:
         suffixed(out, ".json").write_text(json.dumps(results, indent=2))  # partial results survive a failure
 
     if args.profile:
-        v, size = variants[len(trees) - 1], max(args.sizes)
-        run_dir = work / "runs" / str(size) / "profile"
+        v, size = next(v for v in variants if v.name == args.profile), max(args.sizes)
+        run_dir = work / "runs" / str(size) / f"profile-{v.name}"
         shutil.rmtree(run_dir, ignore_errors=True)
         probe = run_dir.with_suffix(".probe.json")
         cli = overrides(v, work / "data" / str(size), model, work / "cache" / v.tree, run_dir, probe)

@@ -31,7 +31,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: the parent process must not pay for these imports
+    import lightning as L
+    from omegaconf import DictConfig
+    from transformers import PreTrainedModel, TrainingArguments
+
+    from src.tasks.classification.data import ClassificationDataModule
+    from src.tasks.classification.module import ClassificationModule
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -53,14 +61,14 @@ def overrides(args: argparse.Namespace) -> list[str]:
             *args.overrides]  # fmt: skip
 
 
-def compose(args: argparse.Namespace, output_dir: Path, extra: list[str] | None = None) -> Any:
+def compose(args: argparse.Namespace, output_dir: Path, extra: list[str] | None = None) -> DictConfig:
     """The config `python src/train.py <overrides>` would run, with its outputs in `output_dir`."""
     from src.utils.config import compose_config
 
     return compose_config([*overrides(args), *(extra or [])], output_dir=output_dir)
 
 
-def check_mirrorable(cfg: Any) -> None:
+def check_mirrorable(cfg: DictConfig) -> None:
     """Refuse settings the plain Trainer side cannot reproduce: a comparison with them would be misleading."""
     model, trainer, callbacks = cfg.model, cfg.trainer, cfg.callbacks or {}
     problems = {
@@ -84,7 +92,7 @@ def check_mirrorable(cfg: Any) -> None:
         )
 
 
-def settings(cfg: Any) -> dict[str, Any]:
+def settings(cfg: DictConfig) -> dict[str, Any]:
     """The shared hyperparameters, as the report shows them."""
     opt, sched, data, trainer = cfg.model.optimizer, cfg.model.scheduler, cfg.data, cfg.trainer
     warmup = f"{sched.warmup_steps} steps" if sched.warmup_steps is not None else f"ratio {sched.warmup_ratio}"
@@ -101,7 +109,7 @@ def settings(cfg: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ both sides
-def data_module(cfg: Any) -> Any:
+def data_module(cfg: DictConfig) -> ClassificationDataModule:
     """The template's tokenized splits, built exactly as src/train.py builds them (and cached: one tokenization)."""
     from src.tasks import get_task
 
@@ -118,7 +126,7 @@ def data_module(cfg: Any) -> Any:
     return dm
 
 
-def data_facts(dm: Any) -> dict[str, Any]:
+def data_facts(dm: ClassificationDataModule) -> dict[str, Any]:
     """Rows per split, problem type and the cache the rows came from (both sides must name the same one)."""
     info = dm.info
     facts = {"rows": {k: len(v) for k, v in dm.splits.items()}, "problem_type": info["problem_type"]}
@@ -132,7 +140,7 @@ def speed(fit_s: float, train_rows: int, epochs: float) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------------ template side
-def fit_timer(out: str) -> Any:
+def fit_timer(out: str) -> L.Callback:
     """A Lightning callback timing trainer.fit (validation and checkpoints included, as in Trainer.train) and
     counting training rows. A factory (Hydra `_target_`), so the parent process never imports Lightning."""
     import lightning as L
@@ -142,7 +150,9 @@ def fit_timer(out: str) -> Any:
         def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
             self.samples, self.start = 0, time.perf_counter()
 
-        def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs, batch, *_) -> None:
+        def on_train_batch_end(
+            self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, *_
+        ) -> None:
             self.samples += len(batch["input_ids"])
 
         def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -175,7 +185,7 @@ def run_template(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ Trainer side
-def logits_scorer(cfg: Any, dm: Any, backbone_config: dict) -> Any:
+def logits_scorer(cfg: DictConfig, dm: ClassificationDataModule, backbone_config: dict) -> ClassificationModule:
     """The template's ClassificationModule, fed logits instead of batches: its eval_step and end_epoch (losses,
     torchmetrics objects, multi-label thresholds) score the Trainer's predictions, so both sides share one
     metric code. No target normalisation: the Trainer's model predicts raw targets."""
@@ -197,7 +207,7 @@ def logits_scorer(cfg: Any, dm: Any, backbone_config: dict) -> Any:
     return LogitsScorer(model=plain(cfg.model), **model_args, **options, backbone_config=backbone_config)
 
 
-def score(scorer: Any, stage: str, logits: Any, labels: Any) -> dict[str, float]:
+def score(scorer: ClassificationModule, stage: str, logits: Any, labels: Any) -> dict[str, float]:
     """`stage` (val or test) metrics of one whole split's logits, as the template computes them."""
     import torch
 
@@ -210,7 +220,7 @@ def score(scorer: Any, stage: str, logits: Any, labels: Any) -> dict[str, float]
     return scorer.scores
 
 
-def hf_arguments(cfg: Any, monitor: str, output_dir: Path) -> Any:
+def hf_arguments(cfg: DictConfig, monitor: str, output_dir: Path) -> TrainingArguments:
     """TrainingArguments holding the template config's settings (transformers 5 names)."""
     from transformers import TrainingArguments
 
@@ -225,7 +235,8 @@ def hf_arguments(cfg: Any, monitor: str, output_dir: Path) -> Any:
         per_device_train_batch_size=int(data.batch_size),
         per_device_eval_batch_size=int(data.eval_batch_size or data.batch_size),
         gradient_accumulation_steps=int(trainer.accumulate_grad_batches),
-        num_train_epochs=trainer.max_epochs, max_steps=trainer.max_steps,
+        num_train_epochs=trainer.max_epochs if trainer.max_epochs not in (None, -1) else 1,  # max_steps > 0 wins
+        max_steps=trainer.max_steps,
         optim="adamw_torch_fused" if opt.fused else "adamw_torch", learning_rate=opt.lr,
         weight_decay=opt.weight_decay, adam_beta1=opt.betas[0], adam_beta2=opt.betas[1], adam_epsilon=opt.eps,
         lr_scheduler_type=sched.name,
@@ -240,7 +251,7 @@ def hf_arguments(cfg: Any, monitor: str, output_dir: Path) -> Any:
     )  # fmt: skip
 
 
-def hf_model(cfg: Any, info: dict) -> Any:
+def hf_model(cfg: DictConfig, info: dict) -> PreTrainedModel:
     """The head the template builds (labels, problem type, attention), loaded the plain way."""
     from transformers import AutoModelForSequenceClassification
 
@@ -336,7 +347,7 @@ def per_label_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def notes(cfg: Any, results: dict[str, dict]) -> list[str]:
+def notes(cfg: DictConfig, results: dict[str, dict]) -> list[str]:
     """What still differs between the two recipes, and how the numbers were taken."""
     facts = next(iter(results.values()))
     out = [
@@ -349,8 +360,9 @@ def notes(cfg: Any, results: dict[str, dict]) -> list[str]:
         "Fit time: trainer.fit (template: 2 sanity validation batches, per-epoch validation, best and last "
         "checkpoints) vs Trainer.train (per-epoch evaluation, checkpoint with optimizer state, reload of the best "
         "at the end). The template runs without loggers, report figures and export (not needed here).",
-        "(*) template: train/samples_per_sec of its Throughput callback (last epoch, validation excluded); "
-        "hf_trainer: train_samples_per_second of Trainer.train (whole run, evaluation included).",
+        "(*) template: train/samples_per_sec of its Throughput callback (last epoch; validation, checkpoint "
+        "writes and the run's first 3 steps excluded; absent when an epoch has too few steps); hf_trainer: "
+        "train_samples_per_second of Trainer.train (whole run, evaluation and checkpoints included).",
         "Optimizer: both AdamW with weight decay off for biases and LayerNorm weights and a linear warmup of "
         "ceil(ratio x steps) steps; both clip the global gradient norm.",
     ]
@@ -378,7 +390,7 @@ def notes(cfg: Any, results: dict[str, dict]) -> list[str]:
     return out
 
 
-def markdown(args: argparse.Namespace, cfg: Any, results: dict[str, dict]) -> str:
+def markdown(args: argparse.Namespace, cfg: DictConfig, results: dict[str, dict]) -> str:
     facts = next(iter(results.values()))
     rows = ", ".join(f"{k} {v}" for k, v in facts["rows"].items())
     setting = ", ".join(f"{k} {v}" for k, v in settings(cfg).items() if k not in ("model", "data"))

@@ -40,3 +40,31 @@ class LossRecorder(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
             self._write({"step": trainer.global_step, "val_loss": float(trainer.callback_metrics["val/loss"])})
+
+
+class SignalAt(L.Callback):
+    """Sends `signal_name` to this process at the start of step `step` (as scancel or Ctrl-C would)."""
+
+    def __init__(self, step: int, signal_name: str = "SIGTERM") -> None:
+        self.step, self.signal_name = step, signal_name
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        import os
+        import signal
+
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), getattr(signal, self.signal_name))
+
+
+class PoisonAt(L.Callback):
+    """Sets the model's first weight matrix to NaN at the start of step `step`: a blow-up, on cue."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        if trainer.global_step == self.step:
+            import torch
+
+            with torch.no_grad():
+                next(p for p in module.parameters() if p.ndim == 2).fill_(float("nan"))

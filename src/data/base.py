@@ -347,7 +347,8 @@ class TokenizedDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is None or trainer.state.fn != TrainerFn.FITTING:
             return {}
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        # batches whose step ran (`processed` counts the current one at batch end, not the next one at batch start)
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # epoch finished: resume at the next one
             return {"epoch": trainer.current_epoch + 1, "batches_done": 0}
         return {"epoch": trainer.current_epoch, "batches_done": done}

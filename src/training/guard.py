@@ -11,8 +11,9 @@
 All ranks decide together: each step's flags (non-finite, stop requested) are max-reduced across ranks,
 so a signal seen by one rank, or a NaN in one rank's shard, stops every rank at the same step. No
 per-step host-device sync on GPU: a step's flags are copied to pinned memory asynchronously and read at
-the end of the next step (or before validation, a checkpoint or the end of the epoch), by which time
-they are ready: a divergence is caught before the next checkpoint can save the broken weights.
+the end of the next step (or before validation or the end of the epoch), by which time they are ready:
+a divergence is caught before the next checkpoint can save the broken weights. A stop is carried out at
+the start of the step after the decision, when the previous step is complete, logged and checkpointed.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class RunGuard(L.Callback):
         self._installed: dict[int, Any] = {}
         self._pending: tuple[torch.Tensor, torch.cuda.Event | None, int, float] | None = None
         self._grad_finite: torch.Tensor | None = None
+        self._interrupt: RunInterrupted | None = None  # raised at the next step's start, once this one is logged
 
     # ------------------------------------------------------------------ signals
     def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
@@ -64,7 +66,7 @@ class RunGuard(L.Callback):
         if self.requested is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
         self.requested = self.requested or signum
-        log.warning("Received %s: saving a checkpoint at the end of this step, then stopping "
+        log.warning("Received %s: finishing this step, saving a checkpoint, then stopping "
                     "(Ctrl-C again to stop at once).", signal.Signals(signum).name)  # fmt: skip
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -81,6 +83,11 @@ class RunGuard(L.Callback):
         self._installed.clear()
 
     # ------------------------------------------------------------------ per step
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, *_: Any) -> None:
+        """Stop between two steps: the previous one is complete, checkpointed and logged by then."""
+        if self._interrupt is not None:
+            raise self._interrupt
+
     def on_before_optimizer_step(self, trainer: L.Trainer, module: L.LightningModule, optimizer: Any) -> None:
         """The gradient norm's finiteness (fp16 with a loss scaler skips inf steps itself: not checked there)."""
         scaler = (
@@ -104,9 +111,9 @@ class RunGuard(L.Callback):
             flags = trainer.strategy.reduce(flags, reduce_op="max")  # every rank takes the same decision
         previous, self._pending = self._pending, self._stage(flags, trainer, loss)
         if loss.device.type != "cuda":
-            self._act(trainer, self._pending)
+            self._act(trainer, self._pending, stop=True)
         elif previous is not None:
-            self._act(trainer, previous)  # the step before this one: its copy has long finished
+            self._act(trainer, previous, stop=True)  # the step before this one: its copy has long finished
 
     def _stage(self, flags: torch.Tensor, trainer: L.Trainer, loss: torch.Tensor) -> tuple:
         """This step's flags on their way to the host (pinned, asynchronous on CUDA), with its step and lr."""
@@ -136,34 +143,37 @@ class RunGuard(L.Callback):
         self._flush(trainer)
 
     # ------------------------------------------------------------------ decisions
-    def _act(self, trainer: L.Trainer, staged: tuple) -> None:
+    def _act(self, trainer: L.Trainer, staged: tuple, stop: bool = False) -> None:
+        """Raise on divergence; on a signal (agreed by every rank) save the checkpoint now, at the end of a
+        step as ModelCheckpoint does, when `stop` (at a step's end; a pending signal stays requested and is
+        acted on at the next one)."""
         flags, event, step, lr = staged
         if event is not None:
             event.synchronize()
         diverged, signum = (float(x) for x in flags.tolist())
         if diverged:
             raise self._divergence(step, lr)
-        if signum:
-            self._stop(trainer, int(signum))
+        if signum and stop and self._interrupt is None:
+            self._interrupt = self._stop(trainer, int(signum))
 
     def _divergence(self, step: int, lr: float) -> Diverged:
         last_good = loadable_fallback(self.dirpath) if self.dirpath.is_dir() else None
-        resume = (
-            f"last good checkpoint: {last_good} (resume with ckpt_path={last_good})"
-            if last_good
-            else "no checkpoint yet"
-        )
+        if last_good is None:
+            resume = "no checkpoint was saved before it"
+        else:
+            saved = torch.load(last_good, map_location="cpu", weights_only=True, mmap=True).get("global_step")
+            resume = f"last good checkpoint: {last_good} (step {saved}; resume with ckpt_path=<it> and a lower lr)"
         return Diverged(
             f"Training diverged at step {step}: the loss or the gradient norm is NaN/inf (learning rate {lr:.3g}); "
             f"{resume}. Nothing was exported. Fix: lower model.optimizer.lr, keep trainer.gradient_clip_val, "
             "use bf16-mixed rather than 16-mixed, or check the data for extreme targets."
         )
 
-    def _stop(self, trainer: L.Trainer, signum: int) -> None:
-        """Save a resumable checkpoint (every rank takes part: sharded strategies write collectively) and stop."""
+    def _stop(self, trainer: L.Trainer, signum: int) -> RunInterrupted:
+        """Save a resumable checkpoint (every rank takes part: sharded strategies write collectively)."""
         path = self.dirpath / "last.ckpt"
         trainer.save_checkpoint(path)
         log.warning("Saved %s at step %d; stopping (resume with ckpt_path=last).", path, trainer.global_step)
         previous = self._before.get(signum)  # a scheduler's handler (submitit requeues on SIGUSR1), not Python's
         chained = previous if callable(previous) and previous is not signal.default_int_handler else None
-        raise RunInterrupted(signum, str(path), previous_handler=chained)
+        return RunInterrupted(signum, str(path), previous_handler=chained)

@@ -45,6 +45,24 @@ def test_records_match_the_model_in_input_order(sentiment_model: Path) -> None:
     assert len({r["label"] for r in records}) == 2  # the head is far from uniform: order mistakes would show
 
 
+def test_a_model_with_nan_weights_gets_error_records_never_nan(sentiment_model: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from src.predict import predict
+
+    broken = AutoModelForSequenceClassification.from_pretrained(sentiment_model)
+    with torch.no_grad():
+        broken.classifier.weight.fill_(float("nan"))
+    broken.save_pretrained(tmp_path / "model")
+    AutoTokenizer.from_pretrained(sentiment_model).save_pretrained(tmp_path / "model")
+    source = write(tmp_path / "in.txt", "\n".join(TEXTS[:3]))
+    cfg = compose_config([f"model_dir={tmp_path / 'model'}", f"input={source}", "progress=false"], "predict", tmp_path)
+    records = predict(cfg)
+    assert all(r["error"].startswith("the model's output is not finite") for r in records)
+    for line in (tmp_path / "predictions.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in the output"))  # strict JSON: no NaN
+
+
 def test_batches_are_sorted_by_length_and_equal_unbatched(sentiment_model: Path) -> None:
     p = predictor(sentiment_model, batch_size=3)
     widths = []
