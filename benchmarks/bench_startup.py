@@ -239,6 +239,12 @@ def markdown(results: dict, variants: list[Variant]) -> str:
         secs = {c: row[c]["seconds"] for c in cols}
         cells = [f"{secs[c]:.1f}{'*' if row[c]['other_cores_max'] > busy else ''}" for c in cols]
         lines.append(f"| {int(size):,} | " + " | ".join(cells) + f" | {secs[first] / secs[last]:.1f}x |")
+    lines += ["", "Beyond imports (start-up minus the tree's `import src.train` time: what depends on the data):", ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    for size, row in results["sizes"].items():
+        rest = {v.name: row[v.name]["seconds"] - results["imports"][v.tree]["import_s"] for v in variants}
+        ratio = rest[first] / rest[last] if rest[last] > 0 else float("nan")
+        lines.append(f"| {int(size):,} | " + " | ".join(f"{rest[c]:.1f}" for c in cols) + f" | {ratio:.1f}x |")
     lines += [
         "",
         "CPU seconds of the same runs (user + system; what contention on a shared machine does not inflate):",

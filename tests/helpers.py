@@ -68,3 +68,21 @@ class PoisonAt(L.Callback):
 
             with torch.no_grad():
                 next(p for p in module.parameters() if p.ndim == 2).fill_(float("nan"))
+
+
+class SyncFreeSteps(L.Callback):
+    """CUDA sync debug mode `error` from each step's start to its optimizer step (after 3 warm-up steps)."""
+
+    checked = 0
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        import torch
+
+        if trainer.global_step >= 3:
+            torch.cuda.set_sync_debug_mode("error")
+
+    def on_before_optimizer_step(self, *args: Any) -> None:
+        import torch
+
+        torch.cuda.set_sync_debug_mode("default")
+        type(self).checked += 1

@@ -96,3 +96,51 @@ def test_eval_groups_stay_in_one_batch() -> None:
     groups = [i // 3 for i in range(30)]  # 10 groups (sentences) of 3 rows (windows)
     batches = list(EvalBatchSampler([10] * 30, 4, groups=groups))
     assert all(len({groups[i] for i in b}) * 3 == len(b) for b in batches)
+
+
+@pytest.mark.parametrize("world", [2, 3, 4])
+def test_every_rank_gets_the_same_number_of_eval_batches(world: int) -> None:
+    """FSDP gathers weights in every forward: a rank with one batch more would wait forever."""
+    for n in (61, 333, 1000):
+        shards = [list(EvalBatchSampler(LENGTHS[:n], 64, rank=r, world_size=world)) for r in range(world)]
+        assert len({len(s) for s in shards}) == 1
+        assert sorted(i for s in shards for b in s for i in b) == list(range(n))  # each example exactly once
+    groups = [i // 3 for i in range(300)]  # NER: windows of a sentence stay together
+    shards = [list(EvalBatchSampler([10] * 300, 16, groups=groups, rank=r, world_size=world)) for r in range(world)]
+    assert len({len(s) for s in shards}) == 1
+    assert all(len({groups[i] for i in b}) * 3 == len(b) for s in shards for b in s)
+
+
+def test_groups_that_cannot_be_spread_evenly_fail_with_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"cannot be spread evenly over 2 devices\. Fix: use fewer devices"):
+        EvalBatchSampler([10] * 9, 4, groups=[0, 0, 0, 1, 1, 1, 2, 2, 2], rank=0, world_size=2)
+
+
+def test_lightning_sets_the_epoch_through_the_batch_samplers_sampler() -> None:
+    """Lightning calls set_epoch only on `dataloader.sampler` or `dataloader.batch_sampler.sampler`."""
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    sampler = TrainBatchSampler(LENGTHS, 16, seed=1)
+    loader = DataLoader(list(range(len(LENGTHS))), batch_sampler=sampler)
+    orders = []
+    for epoch in range(3):
+        _set_sampler_epoch(loader, epoch)
+        orders.append(list(sampler))
+    assert orders[0] != orders[1] != orders[2]
+
+
+def test_no_attention_mask_when_nothing_is_padded() -> None:
+    collate = PadCollator(pad_token_id=0)
+    assert "attention_mask" not in collate([{"input_ids": [5, 6]}, {"input_ids": [7, 8]}])
+    assert "attention_mask" in collate([{"input_ids": [5, 6]}, {"input_ids": [7]}])
+    assert "attention_mask" in PadCollator(0, pad_to_multiple_of=8)([{"input_ids": [5, 6]}])  # padded to 8
+
+
+def test_float_labels_stay_float() -> None:
+    batch = PadCollator(pad_token_id=0)(
+        [{"input_ids": [5], "labels": [0.0, 1.0]}, {"input_ids": [6], "labels": [1.0, 1.0]}]
+    )
+    assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [[0.0, 1.0], [1.0, 1.0]]
+    scores = PadCollator(pad_token_id=0)([{"input_ids": [5], "labels": 2.5}, {"input_ids": [6], "labels": 0.5}])
+    assert scores["labels"].dtype == torch.float32

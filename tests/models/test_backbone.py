@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import AutoModelForSequenceClassification
 
 from src.models.backbone import freeze_encoder, load_model, load_tokenizer
@@ -40,3 +41,16 @@ def test_local_dir_without_model_names_the_dir(tmp_path: Path) -> None:
         load_model(AutoModelForSequenceClassification, str(tmp_path), label_names=["a"])
     with pytest.raises(FileNotFoundError, match="neither a directory nor a hub id"):
         load_tokenizer("./missing/dir", key="model.tokenizer")
+
+
+def test_unpadded_batches_run_without_a_mask_and_give_the_same_logits(tiny: dict) -> None:
+    """No mask when nothing is padded (no mask preparation, no host-device sync there): same logits as an
+    all-ones mask."""
+    from src.models.base import EncoderModule
+
+    model = load_model(AutoModelForSequenceClassification, str(tiny["bert"]), label_names=["a", "b"]).eval()
+    ids = torch.randint(5, model.config.vocab_size, (3, 17), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        masked = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+        unmasked = EncoderModule.forward(type("M", (), {"model": model})(), {"input_ids": ids})
+    assert torch.allclose(masked, unmasked, atol=1e-6)

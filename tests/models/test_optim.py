@@ -42,3 +42,46 @@ def test_linear_warmup_then_decay_to_zero() -> None:
 )
 def test_training_steps_match_lightning_semantics(trainer: dict, expected: int) -> None:
     assert training_steps(SimpleNamespace(**trainer), batches_per_epoch=10) == expected
+
+
+def test_weight_decay_is_chosen_by_name_so_flat_fsdp_shards_keep_it(tiny: dict) -> None:
+    """FSDP presents parameters as 1-D shards: decay must not depend on ndim. Names and module types decide."""
+    from transformers import AutoModelForSequenceClassification
+
+    from src.models.optim import no_decay_names
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny["bert"], num_labels=2)
+    exempt = no_decay_names(model)
+    assert "bert.embeddings.LayerNorm.weight" in exempt and "classifier.bias" in exempt
+    assert "bert.encoder.layer.0.attention.self.query.weight" not in exempt
+    with torch.no_grad():  # flatten every parameter, as FSDP's flat shards look from outside
+        for param in model.parameters():
+            param.data = param.data.flatten()
+    decay, no_decay = param_groups(model, 0.01)
+    assert sum(p.numel() for p in decay["params"]) > 0.9 * sum(p.numel() for p in model.parameters())
+    assert {id(p) for p in no_decay["params"]} == {id(p) for n, p in model.named_parameters() if n in exempt}
+
+
+def test_clipping_uses_fsdps_own_norm_and_lightning_otherwise() -> None:
+    """Lightning's FSDP precision plugin refuses norm clipping: the wrapped model's clip_grad_norm_ is used."""
+    from src.models.optim import clip_gradients
+
+    calls = []
+
+    class Wrapped:  # what trainer.strategy.model is under FSDP
+        def clip_grad_norm_(self, value: float) -> torch.Tensor:
+            calls.append(("fsdp", value))
+            return torch.tensor(3.0)
+
+    class Module:
+        def __init__(self, wrapped: object) -> None:
+            self.trainer = SimpleNamespace(strategy=SimpleNamespace(model=wrapped))
+
+        def clip_gradients(self, optimizer: object, gradient_clip_val: float, gradient_clip_algorithm: str) -> None:
+            calls.append(("lightning", gradient_clip_val, gradient_clip_algorithm))
+
+    assert clip_gradients(Module(Wrapped()), None, 1.0, "norm") == 3.0
+    clip_gradients(Module(Wrapped()), None, 0.5, "value")  # value clipping: Lightning's path
+    clip_gradients(Module(object()), None, 1.0, None)  # DDP / single device: Lightning's path
+    assert clip_gradients(Module(Wrapped()), None, None, None) is None  # no clipping configured
+    assert calls == [("fsdp", 1.0), ("lightning", 0.5, "value"), ("lightning", 1.0, None)]
