@@ -275,3 +275,25 @@ def test_text_argument_arrives_unchanged(text: str, sentiment_model: Path, tmp_p
     overrides = quote_text_argument([f"model_dir={sentiment_model}", f"text={text}"])
     assert compose_config(overrides, "predict", tmp_path).text == text
     assert quote_text_argument(["text='already quoted, kept'"]) == ["text='already quoted, kept'"]
+
+
+def test_pair_inputs_from_the_command_line_and_from_files(tmp_path: Path) -> None:
+    """text= with text_pair= (both typed as-is), or a file's two columns; pairs in a .txt file are refused."""
+    from src.inference.inputs import read_inputs
+    from src.predict import inputs_of, quote_text_argument
+
+    overrides = quote_text_argument(["model_dir=m", "text=A man, a plan: fine", "text_pair=It's {x} = 1"])
+    assert inputs_of(compose_config(overrides, "predict", tmp_path)) == [
+        {"text": "A man, a plan: fine", "text_pair": "It's {x} = 1"}
+    ]
+    source = write(tmp_path / "pairs.csv", "premise,hypothesis\nA dog runs.,An animal moves.\n")
+    cfg = compose_config(["model_dir=m", f"input={source}", "text_column=premise", "text_pair_column=hypothesis"],
+                         "predict", tmp_path)  # fmt: skip
+    assert inputs_of(cfg) == [{"text": "A dog runs.", "text_pair": "An animal moves."}]
+    jsonl = write(tmp_path / "pairs.jsonl", '{"a": "x", "b": "y"}\n{"a": "z"}\n')
+    with pytest.raises(InputFileError, match=r"pairs.jsonl:2: no field 'b' .*text_pair_column=<field name>"):
+        read_inputs(jsonl, {"text": "a", "text_pair": "b"})
+    with pytest.raises(InputFileError, match=r"a .txt file holds one text per line, not pairs"):
+        read_inputs(write(tmp_path / "t.txt", "x\n"), {"text": "text", "text_pair": "b"})
+    with pytest.raises(ValueError, match=r"text_pair= goes with text=; for a file, name its second column"):
+        inputs_of(compose_config(["model_dir=m", f"input={source}", "text_pair=x"], "predict", tmp_path))

@@ -233,9 +233,10 @@ class ClassificationDataModule(TokenizedDataModule):
         return encode, names
 
     def _label_set(self, value: Any) -> list | None:
-        """The labels of one row: a list column, or a delimited string (data.label_delimiter)."""
+        """The labels of one row: a list column, or a delimited string (data.label_delimiter; an empty cell
+        is a row without labels, as CSV cannot tell an empty string from a missing one)."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None
+            return [] if self.cfg.get("label_delimiter") else None
         if isinstance(value, str):
             delimiter = self.cfg.get("label_delimiter")
             if not delimiter:
