@@ -62,6 +62,17 @@ class RunInterrupted(Exception):
         self.exit_code = 128 + signum  # the shell's convention for "killed by signal N"
 
 
+def require_values(cfg: object) -> None:
+    """Mandatory config values (`???`, e.g. data.path of data=sick_entailment) named before any work."""
+    from omegaconf import OmegaConf
+
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(
+            f"Missing value for {', '.join(missing)}. Fix: give it on the command line, e.g. {missing[0]}=<value>."
+        )
+
+
 def strip_verbose_flag(argv: list[str]) -> list[str]:
     """Remove `-v`/`--verbose` (not a Hydra override) and remember it for `user_errors`."""
     if any(arg in VERBOSE_FLAGS for arg in argv):

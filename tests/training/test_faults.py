@@ -159,3 +159,26 @@ def test_read_only_cache(tiny: dict, sentiment_dir: Path, tmp_path: Path, monkey
         OSError, match=r"Cannot write the tokenized-data cache .*Read-only file system.*paths\.cache_dir"
     ):
         module(tmp_path / "empty").prepare_data()
+
+
+def test_tensorboard_history_survives_a_resume(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    """The interrupted run's event file stays; the resumed run adds its own, continuing the step count."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from src.train import train
+    from tests.helpers import InterruptedForTest
+
+    base = tiny_overrides(tiny["bert"], sentiment_dir, "debug=limit", "logger=tensorboard", "test=false",
+                          "export=false", "callbacks.last_checkpoint.every_n_train_steps=3")  # fmt: skip
+    stop = ["+callbacks.record._target_=tests.helpers.LossRecorder", f"+callbacks.record.path={tmp_path}/l.jsonl",
+            "+callbacks.record.stop_at_step=3"]  # fmt: skip
+    with pytest.raises(InterruptedForTest):
+        train(compose_config([*base, *stop], output_dir=tmp_path))
+    train(compose_config([*base, "ckpt_path=last"], output_dir=tmp_path))
+    files = sorted((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    steps = []
+    for f in files:
+        events = EventAccumulator(str(f))
+        events.Reload()
+        steps.append([e.step for e in events.Scalars("train/loss_step")])
+    assert len(files) == 2 and steps[0] == [0, 1, 2] and steps[1] == list(range(3, 10))

@@ -160,3 +160,15 @@ def test_word_without_subtokens_counts_as_missed(tiny: dict, tmp_path: Path) -> 
     scores = gold_as_predictions(dm)
     assert scores["precision"] == 1.0 and scores["recall"] == 0.5  # the LOC entity is missed, not dropped
     assert torch.tensor(scores["LOC/support"]) > 0
+
+
+def test_a_pos_column_read_as_ner_tags_is_refused_with_the_column_to_use(tiny: dict, tmp_path: Path) -> None:
+    """CoNLL-2003 lines are `word POS chunk NER`: reading the POS column as tags must not invent a label set;
+    the error names the lines and the columns that hold BIO tags."""
+    lines = ["-DOCSTART- -X- -X- O", "", "EU NNP B-NP B-ORG", "rejects VBZ B-VP O", "German JJ B-NP B-MISC", "",
+             "Peter NNP B-NP B-PER", "Blackburn NNP I-NP I-PER", ""]  # fmt: skip
+    (tmp_path / "train.txt").write_text("\n".join(lines + lines[2:] * 3))  # 8 sentences
+    with pytest.raises(KeyError, match=r"(?s)are not BIO tags .*'NNP'.* at line 3, line 4.*columns \[2, 3\].*-1"):
+        prepared(str(tmp_path / "train.txt"), tiny["bert"], tmp_path, conll_tag_column=1)
+    dm = prepared(str(tmp_path / "train.txt"), tiny["bert"], tmp_path, conll_tag_column=-1)
+    assert dm.label_names == ["O", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
