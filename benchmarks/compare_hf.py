@@ -112,18 +112,9 @@ def settings(cfg: DictConfig) -> dict[str, Any]:
 def data_module(cfg: DictConfig) -> ClassificationDataModule:
     """The template's tokenized splits, built exactly as src/train.py builds them (and cached: one tokenization)."""
     from src.tasks import get_task
+    from src.train import prepared_data
 
-    dm = get_task(cfg.task.name).datamodule(
-        cfg.data,
-        tokenizer=cfg.model.tokenizer or cfg.model.pretrained,
-        cache_dir=cfg.paths.cache_dir,
-        seed=cfg.seed,
-        trust_remote_code=cfg.model.trust_remote_code,
-        tokenizer_key="model.tokenizer" if cfg.model.tokenizer else "model.pretrained",
-    )
-    dm.prepare_data()
-    dm.setup("fit")
-    return dm
+    return prepared_data(cfg, get_task(cfg.task.name))
 
 
 def data_facts(dm: ClassificationDataModule) -> dict[str, Any]:

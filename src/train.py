@@ -25,7 +25,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from src.data.base import plain
+from src.data.base import TokenizedDataModule, plain
 from src.launch.ddp import launch_ranks_from_job_config
 from src.launch.gpu_pool import gpu_count
 from src.launch.sweep import write_result
@@ -52,8 +52,8 @@ log = get_logger("train")
 OmegaConf.register_new_resolver("gpu_count", gpu_count, replace=True)  # launcher=gpu_pool: jobs = GPUs
 
 
-def build(cfg: DictConfig, task: Task) -> tuple:
-    """Data (validated and tokenized before any model loads), Trainer, module: in that order."""
+def prepared_data(cfg: DictConfig, task: Task) -> TokenizedDataModule:
+    """The run's data, validated and tokenized (once: cached) before any model loads."""
     datamodule = task.datamodule(
         cfg.data,
         tokenizer=cfg.model.tokenizer or cfg.model.pretrained,
@@ -62,8 +62,14 @@ def build(cfg: DictConfig, task: Task) -> tuple:
         trust_remote_code=cfg.model.trust_remote_code,
         tokenizer_key="model.tokenizer" if cfg.model.tokenizer else "model.pretrained",
     )
-    datamodule.prepare_data()  # validate + tokenize once (cached); errors surface before the model loads
+    datamodule.prepare_data()  # errors surface here, before the model loads
     datamodule.setup("fit")  # the label names size the classification head
+    return datamodule
+
+
+def build(cfg: DictConfig, task: Task) -> tuple:
+    """Data, Trainer, module: in that order."""
+    datamodule = prepared_data(cfg, task)
     options = task.options(plain(cfg.task))
     with open_dict(cfg):  # `auto` -> the task's metric for this data (callbacks below interpolate it)
         cfg.task.monitor = task.monitor(cfg.task.monitor, datamodule.info)

@@ -14,10 +14,7 @@ from torchmetrics.functional.classification import (
     multiclass_auroc,
     multiclass_average_precision,
     multiclass_confusion_matrix,
-    multiclass_f1_score,
-    multiclass_precision,
     multiclass_precision_recall_curve,
-    multiclass_recall,
     multiclass_roc,
     multilabel_auroc,
     multilabel_average_precision,
@@ -26,6 +23,7 @@ from torchmetrics.functional.classification import (
 from src.data.base import column
 from src.reports.figures import bar_figure, confusion_figure, curve_figure, histogram_figure, scatter_figure
 from src.reports.report import Section, stage_title
+from src.reports.tables import per_class_table
 from src.tasks.classification.data import MULTI, SINGLE
 
 
@@ -82,18 +80,6 @@ def eval_section(
 
 
 # ------------------------------------------------------------------------------------------- single label
-def per_class_table(probs: torch.Tensor, labels: torch.Tensor, names: Sequence[str]) -> pd.DataFrame:
-    n = len(names)
-    columns = {
-        "precision": multiclass_precision(probs, labels, n, average=None),
-        "recall": multiclass_recall(probs, labels, n, average=None),
-        "f1": multiclass_f1_score(probs, labels, n, average=None),
-    }
-    table = pd.DataFrame({"label": list(names), **{k: v.tolist() for k, v in columns.items()}})
-    table["support"] = torch.bincount(labels, minlength=n).tolist()
-    return table
-
-
 def samples_table(
     probs: torch.Tensor, labels: torch.Tensor, names: Sequence[str], rows: list[tuple[int, str]], texts: dict
 ) -> pd.DataFrame:

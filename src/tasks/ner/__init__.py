@@ -11,23 +11,21 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from transformers import PretrainedConfig, PreTrainedTokenizerBase
+from transformers import PretrainedConfig
 
-from src.inference.words import check_stride
-from src.models.backbone import load_word_tokenizer
 from src.reports.report import Section
-from src.tasks.base import Task, Variant
+from src.tasks.base import Variant
 from src.tasks.ner import predict, report, synthetic
 from src.tasks.ner.data import NERDataModule
 from src.tasks.ner.module import NERModule
+from src.tasks.words import WordTask
 from src.utils.console import format_frame
 
 
-class NERTask(Task):
+class NERTask(WordTask):
     name = "ner"
     datamodule_class = NERDataModule
     module_class = NERModule
-    pipeline_task = "token-classification"
 
     def data_section(self, train: Dataset, info: dict, max_length: int) -> Section:
         return report.data_section(train, info["label_names"], max_length)
@@ -43,14 +41,8 @@ class NERTask(Task):
         token_head = any(a.endswith("ForTokenClassification") for a in config.architectures or [])
         return token_head and all(t == "O" or t.startswith(("B-", "I-")) for t in labels)
 
-    def load_tokenizer(self, source: str, key: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
-        return load_word_tokenizer(source, trust_remote_code=trust_remote_code, key=key)  # as training loaded it
-
     def check_model(self, config: PretrainedConfig, labels: list[str], where: str) -> None:
         predict.check_labels(labels, where)
-
-    def check_settings(self, settings: Any, budget: int, info: dict) -> None:
-        check_stride(settings, budget)
 
     def predict(self, predictor: Any, rows: list[dict[str, Any]], bar: Any) -> list[dict]:
         return predict.predict(predictor, rows, bar)

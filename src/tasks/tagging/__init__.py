@@ -11,23 +11,21 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from transformers import PretrainedConfig, PreTrainedTokenizerBase
+from transformers import PretrainedConfig
 
-from src.inference.words import check_stride
-from src.models.backbone import load_word_tokenizer
 from src.reports.report import Section
-from src.tasks.base import Task, Variant
+from src.tasks.base import Variant
 from src.tasks.tagging import predict, report, synthetic
 from src.tasks.tagging.data import TaggingDataModule
 from src.tasks.tagging.module import TaggingModule
+from src.tasks.words import WordTask
 from src.utils.console import format_frame
 
 
-class TaggingTask(Task):
+class TaggingTask(WordTask):
     name = "tagging"
     datamodule_class = TaggingDataModule
     module_class = TaggingModule
-    pipeline_task = "token-classification"
 
     def data_section(self, train: Dataset, info: dict, max_length: int) -> Section:
         return report.data_section(train, info["label_names"])
@@ -41,12 +39,6 @@ class TaggingTask(Task):
 
     def matches(self, config: PretrainedConfig) -> bool:  # a token classifier whose labels are not BIO
         return any(a.endswith("ForTokenClassification") for a in config.architectures or [])
-
-    def load_tokenizer(self, source: str, key: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
-        return load_word_tokenizer(source, trust_remote_code=trust_remote_code, key=key)  # as training loaded it
-
-    def check_settings(self, settings: Any, budget: int, info: dict) -> None:
-        check_stride(settings, budget)
 
     def predict(self, predictor: Any, rows: list[dict[str, Any]], bar: Any) -> list[dict]:
         return predict.predict(predictor, rows, bar)

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 from datasets import Dataset
-from torchmetrics.functional.classification import multiclass_f1_score, multiclass_precision, multiclass_recall
 
 from src.reports.figures import bar_figure, confusion_figure
 from src.reports.report import Section, stage_title
+from src.reports.tables import per_class_table
 
 
 def data_section(train: Dataset, names: Sequence[str]) -> Section:
@@ -22,15 +22,8 @@ def data_section(train: Dataset, names: Sequence[str]) -> Section:
 
 
 def per_tag_table(pred: torch.Tensor, gold: torch.Tensor, names: Sequence[str]) -> pd.DataFrame:
-    n = len(names)
-    columns = {
-        "precision": multiclass_precision(pred, gold, n, average=None),
-        "recall": multiclass_recall(pred, gold, n, average=None),
-        "f1": multiclass_f1_score(pred, gold, n, average=None),
-    }
-    table = pd.DataFrame({"tag": list(names), **{k: v.tolist() for k, v in columns.items()}})
-    table["support"] = torch.bincount(gold, minlength=n).tolist()
-    return table.sort_values("support", ascending=False)
+    """Precision, recall, F1 and support per tag, the most frequent tags first."""
+    return per_class_table(pred, gold, names, header="tag").sort_values("support", ascending=False)
 
 
 def eval_section(stage: str, predictions: dict[str, torch.Tensor], names: Sequence[str]) -> Section:
