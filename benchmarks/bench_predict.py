@@ -48,14 +48,14 @@ def load_texts(path: Path, column: str, n: int, seed: int) -> list[str]:
     return [t for t in read_texts(path, column) if t.strip()][:n]
 
 
-def pipeline_predict(model_dir: str, task: str, max_length: int):
+def pipeline_predict(model_dir: str, pipeline_task: str, max_length: int):
     """A callable (texts, batch_size) -> results of transformers' pipeline for the task."""
     from transformers import pipeline
 
-    if task == "sentiment":
-        pipe = pipeline("text-classification", model=model_dir, device="cpu")
+    if pipeline_task == "text-classification":
+        pipe = pipeline(pipeline_task, model=model_dir, device="cpu")
         return lambda texts, b: pipe(texts, batch_size=b, truncation=True, max_length=max_length)
-    pipe = pipeline("token-classification", model=model_dir, aggregation_strategy="simple", device="cpu")
+    pipe = pipeline(pipeline_task, model=model_dir, aggregation_strategy="simple", device="cpu")
     return lambda texts, b: pipe(texts, batch_size=b)  # no truncation option: NER texts must fit the model
 
 
@@ -98,14 +98,15 @@ def main() -> None:
 
     from src.inference.onnx_export import export_onnx
     from src.inference.predictor import Predictor, Settings, load_config, load_model
+    from src.tasks import task_for_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
     texts = load_texts(Path(args.texts), args.column, args.n, args.seed)
-    _, task = load_config(args.model)
+    task = task_for_model(load_config(args.model), args.model)
     onnx_path = Path(tempfile.mkdtemp()) / "model.onnx"
     start = time.perf_counter()
-    export_onnx(load_model(args.model, task), onnx_path)
+    export_onnx(load_model(args.model, task.auto_class), onnx_path)
     export_s = time.perf_counter() - start
 
     def template(backend: str):
@@ -122,13 +123,13 @@ def main() -> None:
     tokens = sum(min(len(ids), args.max_length) for ids in torch_predictor.tokenizer(texts, verbose=False)["input_ids"])
     results = {
         BASELINE: measure(
-            BASELINE, pipeline_predict(args.model, task, args.max_length), texts, args.batch_sizes, tokens
+            BASELINE, pipeline_predict(args.model, task.pipeline_task, args.max_length), texts, args.batch_sizes, tokens
         ),
         "template_torch": measure("template_torch", torch_predict, texts, args.batch_sizes, tokens),
         "template_onnx": measure("template_onnx", template("onnx")[1], texts, args.batch_sizes, tokens),
     }
     setup = {
-        "model": args.model, "task": task, "texts": f"{len(texts)} from {args.texts}", "max_length": args.max_length,
+        "model": args.model, "task": task.name, "texts": f"{len(texts)} from {args.texts}", "max_length": args.max_length,
         "mean tokens per text": round(tokens / len(texts), 1), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "onnx export s": round(export_s, 1),
     }  # fmt: skip
