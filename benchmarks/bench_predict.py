@@ -129,7 +129,8 @@ def main() -> None:
         "template_onnx": measure("template_onnx", template("onnx")[1], texts, args.batch_sizes, tokens),
     }
     setup = {
-        "model": args.model, "task": task.name, "texts": f"{len(texts)} from {args.texts}", "max_length": args.max_length,
+        "model": args.model, "task": task.name, "texts": f"{len(texts)} from {args.texts}",
+        "max_length": args.max_length,
         "mean tokens per text": round(tokens / len(texts), 1), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "onnx export s": round(export_s, 1),
     }  # fmt: skip
