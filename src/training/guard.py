@@ -70,7 +70,12 @@ class RunGuard(L.Callback):
                     "(Ctrl-C again to stop at once).", signal.Signals(signum).name)  # fmt: skip
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        """Install the handlers (after Lightning's, which would exit 0 on SIGTERM without a checkpoint)."""
+        """Install the handlers (after Lightning's, which would exit 0 on SIGTERM without a checkpoint), and
+        allocate the per-step buffers once: no host-to-device copy or pinned allocation in the steps."""
+        device = module.device
+        self._no, self._yes = torch.zeros((), device=device), torch.ones((), device=device)
+        self._host = [torch.empty(2, pin_memory=True) for _ in range(2)] if device.type == "cuda" else []
+        self._batches = 0
         for s in self.signals:
             try:
                 self._installed[s] = signal.signal(s, self._handler)
@@ -106,7 +111,7 @@ class RunGuard(L.Callback):
         bad = ~torch.isfinite(loss) if self.check_divergence else torch.zeros((), dtype=torch.bool, device=loss.device)
         if self._grad_finite is not None:
             bad, self._grad_finite = bad | ~self._grad_finite, None
-        flags = torch.stack([bad.float(), torch.tensor(float(self.requested or 0), device=loss.device)])
+        flags = torch.stack([bad.float(), self._yes if self.requested else self._no])
         if trainer.world_size > 1:
             flags = trainer.strategy.reduce(flags, reduce_op="max")  # every rank takes the same decision
         previous, self._pending = self._pending, self._stage(flags, trainer, loss)
@@ -120,7 +125,8 @@ class RunGuard(L.Callback):
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan
         if flags.device.type != "cuda":
             return flags, None, trainer.global_step, lr
-        host = torch.empty(2, pin_memory=True)
+        self._batches += 1
+        host = self._host[self._batches % 2]  # the previous batch's buffer is read before it is reused
         host.copy_(flags, non_blocking=True)
         event = torch.cuda.Event()
         event.record()
@@ -150,11 +156,11 @@ class RunGuard(L.Callback):
         flags, event, step, lr = staged
         if event is not None:
             event.synchronize()
-        diverged, signum = (float(x) for x in flags.tolist())
+        diverged, stop_requested = (float(x) for x in flags.tolist())
         if diverged:
             raise self._divergence(step, lr)
-        if signum and stop and self._interrupt is None:
-            self._interrupt = self._stop(trainer, int(signum))
+        if stop_requested and stop and self._interrupt is None:  # some rank got a signal: all stop together
+            self._interrupt = self._stop(trainer, self.requested or signal.SIGTERM)
 
     def _divergence(self, step: int, lr: float) -> Diverged:
         last_good = loadable_fallback(self.dirpath) if self.dirpath.is_dir() else None
