@@ -39,6 +39,7 @@ class ClassificationDataModule(TokenizedDataModule):
     """Text (or text pair) classification data: validates texts and labels, tokenizes once, pads per batch."""
 
     task_name = "classification"
+    _problem_type: str | None = None  # decided by validate() (or read back from the cache's meta)
     task_keys = {  # noqa: RUF012
         "text_column", "text_pair_column", "label_column", "label_names", "problem_type", "label_delimiter",
         "normalize_targets", "truncation", "head_tokens",
