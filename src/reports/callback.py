@@ -120,6 +120,7 @@ class Reports(L.Callback):
             if stage in self.sections:
                 lines += self._section_lines(self.sections[stage])
         path = self.out_dir.parent / "report.md"
+        path.parent.mkdir(parents=True, exist_ok=True)  # a task without report sections creates no folder
         path.write_text("\n".join(lines) + "\n")
         return path
 

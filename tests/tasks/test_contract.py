@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from src.tasks import get_task, task_names
+from src.tasks.base import Task
+from src.tasks.classification.data import ClassificationDataModule
+from src.tasks.classification.module import ClassificationModule
 from tests.conftest import compose_config
 
 CASES = [(name, variant) for name in task_names() for variant in get_task(name).variants()]
@@ -106,3 +110,45 @@ def test_a_task_registered_by_a_fork_is_found_by_name(monkeypatch: pytest.Monkey
     assert "topics" in src.tasks.task_names() and src.tasks.get_task("topics").variants()
     with pytest.raises(KeyError, match=r"task.name=.nope. is not a registered task .*docs/adding_a_task.md"):
         src.tasks.get_task("nope")
+
+
+class _MinimalData(ClassificationDataModule):
+    task_name = "minimal"
+
+
+class _MinimalModule(ClassificationModule):
+    task_name = "minimal"
+
+
+class _MinimalTask(Task):
+    """A fork's first task: only its data module and module, every other hook the generic fallback."""
+
+    name = "minimal"
+    datamodule_class = _MinimalData
+    module_class = _MinimalModule
+    option_keys: ClassVar[set[str]] = {"threshold"}
+
+
+MINIMAL = _MinimalTask()
+
+
+def test_a_task_with_only_data_and_module_gets_generic_reports_eval_and_predict(
+    tiny: dict, sentiment_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import src.tasks
+    from src.eval import evaluate
+    from src.inference.predictor import Predictor
+    from src.train import train
+    from tests.conftest import tiny_overrides
+
+    monkeypatch.setitem(src.tasks.REGISTRY, "minimal", "tests.tasks.test_contract:MINIMAL")
+    overrides = tiny_overrides(tiny["bert"], sentiment_dir, "debug=limit", "task.name=minimal", "task.monitor=val/acc")
+    metrics = train(compose_config(overrides, output_dir=tmp_path / "run"))
+    assert "test/acc" in metrics
+    report = tmp_path / "run" / "report"
+    assert (report / "data" / "token_lengths.png").is_file() and not (report / "test").exists()
+    assert "## Metrics" in (tmp_path / "run" / "report.md").read_text()
+    best = next((tmp_path / "run" / "checkpoints").glob("best-*.ckpt"))
+    assert "test/acc" in evaluate(compose_config([f"ckpt_path={best}", "logger=none"], "eval", tmp_path / "eval"))
+    (record,) = Predictor(tmp_path / "run" / "hf_model", device="cpu").predict(["a great film"])
+    assert record["label"] in {"neg", "pos"} and len(record["logits"]) == 2
