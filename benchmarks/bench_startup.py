@@ -271,6 +271,41 @@ def markdown(results: dict, variants: list[Variant]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ driver
+def run_variant(
+    v: Variant, size: int, i: int, data: Path, model: Path, work: Path, quiet: tuple, timeout: float
+) -> dict:
+    """Run `i` of a variant at a size; timed runs (i > 0) start when the machine is quiet."""
+    run_dir = work / "runs" / str(size) / f"{v.name}-{i}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    probe = run_dir.with_suffix(".probe.json")
+    cmd = [sys.executable, "src/train.py", *overrides(v, data, model, work / "cache" / v.tree, run_dir, probe)]
+    if i:
+        wait_for_quiet(*quiet)
+    result = run_to_first_step(cmd, v.path, probe, run_dir.with_suffix(".log"), timeout)
+    print(f"{size:>9,} {v.name:<16} run {i}: {result['seconds']:6.1f} s "
+          f"(others used {result['other_cores']:.2f} cores)", flush=True)  # fmt: skip
+    return result
+
+
+def load_previous(path: Path, states: dict[str, dict]) -> dict[str, dict]:
+    """`--resume`: the measured (size, variant) entries of an earlier invocation whose tree is at the same commit
+    with nothing uncommitted then and now (a tree edited meanwhile is measured again). Saves hours at 1M rows."""
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    same = {
+        name
+        for name, state in states.items()
+        if not state["uncommitted"]
+        and old["trees"].get(name, {}).get("commit") == state["commit"]
+        and not old["trees"][name].get("uncommitted")
+    }
+    return {
+        size: {name: entry for name, entry in row.items() if name.removesuffix("+reports") in same}
+        for size, row in old["sizes"].items()
+    }
+
+
 def tree_state(path: Path) -> dict[str, object]:
     """The commit a tree is at and its uncommitted files: a checkout being edited meanwhile is visible."""
     git = ["git", "-C", str(path)]
@@ -305,6 +340,9 @@ def main() -> None:
     parser.add_argument("--busy-cores", type=float, default=0.3,
                         help="timed runs wait until other processes use fewer cores than this")  # fmt: skip
     parser.add_argument("--quiet-wait", type=float, default=300, help="...for at most this many seconds")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep entries of --out's .json measured on the same commits"
+    )
     parser.add_argument("--fresh-cache", action="store_true", help="delete the tokenized caches first")
     args = parser.parse_args()
 
@@ -329,37 +367,31 @@ def main() -> None:
     }
     print(f"imports: {imports} (interpreter alone {python_s:.2f} s)", flush=True)
 
+    states = {n: tree_state(p) for n, p in trees.items()}
+    previous = load_previous(suffixed(out, ".json"), states) if args.resume else {}
     results: dict = {
         "repeats": args.repeats, "cpu": f"{os.cpu_count()} CPU cores", "busy_cores": args.busy_cores,
-        "python_s": python_s, "imports": imports, "trees": {n: tree_state(p) for n, p in trees.items()}, "sizes": {},
+        "python_s": python_s, "imports": imports, "trees": states, "sizes": {},
     }  # fmt: skip
     for size in args.sizes:
         data = write_reviews(work / "data" / str(size), size)
         row = results["sizes"][str(size)] = {}
         for v in variants:
-            runs, first = [], 0.0
-            for i in range(args.repeats + 1):  # run 0 builds the cache (if needed) and is not timed
-                run_dir = work / "runs" / str(size) / f"{v.name}-{i}"
-                shutil.rmtree(run_dir, ignore_errors=True)
-                probe = run_dir.with_suffix(".probe.json")
-                cmd = [sys.executable, "src/train.py",
-                       *overrides(v, data, model, work / "cache" / v.tree, run_dir, probe)]  # fmt: skip
-                if i:
-                    wait_for_quiet(*quiet)
-                result = run_to_first_step(cmd, v.path, probe, run_dir.with_suffix(".log"), args.timeout)
-                if i == 0:
-                    first = result["seconds"]
-                else:
-                    runs.append(result)
-                print(f"{size:>9,} {v.name:<16} run {i}: {result['seconds']:6.1f} s "
-                      f"(others used {result['other_cores']:.2f} cores)", flush=True)  # fmt: skip
-            mid = sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]  # (lower) median run's phases
+            if v.name in previous.get(str(size), {}):
+                row[v.name] = previous[str(size)][v.name]
+                print(f"{size:>9,} {v.name:<16} kept from {suffixed(out, '.json')}", flush=True)
+                continue
+            runs = [
+                run_variant(v, size, i, data, model, work, quiet, args.timeout) for i in range(args.repeats + 1)
+            ]  # run 0 builds the cache (if needed) and is not timed
+            first, timed = runs[0], runs[1:]
+            mid = sorted(timed, key=lambda r: r["seconds"])[(len(timed) - 1) // 2]  # (lower) median run's phases
             row[v.name] = {
-                "seconds": statistics.median(r["seconds"] for r in runs), "runs": [r["seconds"] for r in runs],
-                "phases": mid["phases"], "cpu_s": mid["cpu_s"], "first_run_s": first,
-                "other_cores_max": max(r["other_cores"] for r in runs),
+                "seconds": statistics.median(r["seconds"] for r in timed), "runs": [r["seconds"] for r in timed],
+                "phases": mid["phases"], "cpu_s": mid["cpu_s"], "first_run_s": first["seconds"],
+                "other_cores_max": max(r["other_cores"] for r in timed), "commit": states[v.tree]["commit"],
             }  # fmt: skip
-        suffixed(out, ".json").write_text(json.dumps(results, indent=2))  # partial results survive a failure
+            suffixed(out, ".json").write_text(json.dumps(results, indent=2))  # partial results survive a failure
 
     if args.profile:
         v, size = next(v for v in variants if v.name == args.profile), max(args.sizes)
