@@ -11,11 +11,11 @@ install:  ## install torch (CPU build; set TORCH= for another), the project (edi
 	$(PYTHON) -m pip install $(TORCH)
 	$(PYTHON) -m pip install -e ".[dev,sweep,onnx]"
 
-test:  ## fast offline test suite (tiny models, synthetic data; ~4 min on 2 CPU cores, 2 pytest workers)
-	$(PYTHON) -m pytest -m "not slow" -q -n 2
+test:  ## fast offline test suite (tiny models, synthetic data; ~4.5 min on 2 CPU cores, 2 pytest workers)
+	$(PYTHON) -m pytest -m "not slow" -q -n 2 --dist worksteal
 
 test-all:  ## every test, including the ones marked slow
-	$(PYTHON) -m pytest -q -n 2
+	$(PYTHON) -m pytest -q -n 2 --dist worksteal
 
 lint:  ## ruff lint + format check
 	$(PYTHON) -m ruff check src tests benchmarks

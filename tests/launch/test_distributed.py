@@ -20,14 +20,14 @@ def test_ddp_inside_a_multirun_with_exact_test_metrics(tiny: dict, sentiment_dir
     sweep = tmp_path / "sweep"
     proc = run_cli(
         "train", "-m", *tiny_overrides(tiny["bert"], sentiment_dir, *DDP, "trainer.max_epochs=1", "export=false"),
-        "data.max_samples.test=199", "model.optimizer.lr=1e-3,2e-3", f"hydra.sweep.dir={sweep}", timeout=240,
+        "data.max_samples.test=199", "model.optimizer.lr=1e-3", f"hydra.sweep.dir={sweep}", timeout=240,
     )  # fmt: skip
-    assert proc.stdout.count("Launching 2 jobs locally") == 1  # a rank re-running the sweep would print it again
-    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
-    for job in ("0", "1"):
-        assert json.loads((sweep / job / "result.json").read_text())["status"] == "ok"
-        assert (sweep / job / "train_ddp_process_1.log").is_file()  # rank 1 logs to its own file
-    assert (sweep / "summary.md").read_text().count("| ok |") == 2
+    # one job keeps the test fast; a rank that re-ran the sweep would launch it again and make a second job dir
+    assert proc.stdout.count("Launching 1 jobs locally") == 1
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0"]
+    assert json.loads((sweep / "0" / "result.json").read_text())["status"] == "ok"
+    assert (sweep / "0" / "train_ddp_process_1.log").is_file()  # rank 1 logs to its own file
+    assert (sweep / "summary.md").read_text().count("| ok |") == 1
 
     # 199 test reviews on 2 ranks: DistributedSampler would score 200 (one twice); we score each once
     ddp_test = json.loads((sweep / "0" / "result.json").read_text())["test"]

@@ -40,6 +40,7 @@ def test_failed_job_does_not_stop_the_sweep_and_summary_ranks_jobs(
     assert (sweep / "summary.csv").read_text().startswith("job,overrides,status,best val/acc,test/acc,seconds,error")
 
 
+@pytest.mark.slow  # ~30 s: `make test-all` runs it
 def test_optuna_search_with_sqlite_storage(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "optuna.db"
     proc = run_cli(
