@@ -13,7 +13,7 @@ of `--repeats` runs. `python -c "import src.train"` is timed separately: the par
 the data.
 
     git worktree add /tmp/before b176a0e
-    nice -n 10 python benchmarks/bench_startup.py --sizes 25000 250000 1000000 \
+    nice -n 10 python benchmarks/bench_startup.py --sizes 25000 250000 1000000 \\
         --trees before=/tmp/before after=. --out /tmp/startup
     nice -n 10 python benchmarks/bench_startup.py ... --profile after+reports   # + cProfile at the largest size
 

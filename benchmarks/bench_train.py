@@ -293,20 +293,20 @@ def main() -> None:
         return
 
     subset = make_subset(Path(args.data), args.samples, args.seed, Path(tempfile.mkdtemp()) / "imdb-subset")
+    precision = "bf16" if args.precision == "bf16" else "fp32"
+    setting = (f"{Path(args.model).name}, {args.samples} IMDB reviews, max_length {args.max_length}, {args.device}, "
+               f"{precision}, {args.warmup_steps} warm-up steps timed apart")  # fmt: skip
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     results = {}
     for batch in (int(b) for b in args.batch_sizes.split(",")):
         for variant in args.variants.split(","):
             results[f"{variant}@{batch}"] = run_child(args, subset, variant, batch)
             print(f"{variant}@{batch}: {results[f'{variant}@{batch}']}", flush=True)
-    precision = "bf16" if args.precision == "bf16" else "fp32"
-    setting = (f"{Path(args.model).name}, {args.samples} IMDB reviews, max_length {args.max_length}, {args.device}, "
-               f"{precision}, {args.warmup_steps} warm-up steps timed apart")  # fmt: skip
-    markdown = f"Setting: {setting}; ratios are to `{BASELINE}` at the same batch size.\n\n{table(results)}\n"
+            markdown = f"Setting: {setting}; ratios are to `{BASELINE}` at the same batch size.\n\n{table(results)}\n"
+            out.with_suffix(".json").write_text(json.dumps({"setting": setting, "results": results}, indent=2))
+            out.with_suffix(".md").write_text(markdown)  # after every variant: an interrupted run keeps its rows
     print(markdown)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"setting": setting, "results": results}, indent=2))
-    out.with_suffix(".md").write_text(markdown)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ stopping patience; both train on the same tokenized rows (the template's data mo
 gets exactly those input_ids, token_type_ids and labels). The test metrics of both come from the template
 module's own metric code, so a difference is the training, not the scoring.
 
-    python benchmarks/compare_hf.py --experiment sick_entailment_minilm --data ../shared/data/sick \
-        --model /work/minilm --out docs/compare/sick_entailment
+    python benchmarks/compare_hf.py --experiment sick_entailment_minilm --data ../shared/data/sick \\
+        --model <minilm dir> --out docs/compare/sick_entailment
     python benchmarks/compare_hf.py ... --overrides trainer.max_epochs=1 data.max_samples.train=200   # a quick look
 
 Writes <out>.json and <out>.md; what still differs between the two recipes is listed under "Notes" there.

@@ -3,7 +3,7 @@ the Trainer hooks up to the first training batch, writes them to a JSON file and
 
 Injected into an unmodified `python src/train.py` run (of any version of the template) from the command line:
 
-    PYTHONPATH=benchmarks python src/train.py ... +callbacks.probe._target_=startup_probe.FirstStep \
+    PYTHONPATH=benchmarks python src/train.py ... +callbacks.probe._target_=startup_probe.FirstStep \\
         +callbacks.probe.out=/tmp/probe.json
 
 `time.time()` (not `perf_counter`) because the benchmark compares it with the time the parent process took

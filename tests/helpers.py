@@ -43,17 +43,26 @@ class LossRecorder(L.Callback):
 
 
 class SignalAt(L.Callback):
-    """Sends `signal_name` to this process at the start of step `step` (as scancel or Ctrl-C would)."""
+    """Sends `signal_name` to this process at step `step` (as scancel, Ctrl-C or kill -9 would): at the start of
+    the step, or with `mid_step` after its backward pass, before the optimizer step."""
 
-    def __init__(self, step: int, signal_name: str = "SIGTERM") -> None:
-        self.step, self.signal_name = step, signal_name
+    def __init__(self, step: int, signal_name: str = "SIGTERM", mid_step: bool = False) -> None:
+        self.step, self.signal_name, self.mid_step = step, signal_name, mid_step
 
-    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+    def _send(self, trainer: L.Trainer) -> None:
         import os
         import signal
 
         if trainer.global_step == self.step:
             os.kill(os.getpid(), getattr(signal, self.signal_name))
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if not self.mid_step:
+            self._send(trainer)
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.mid_step:
+            self._send(trainer)
 
 
 class PoisonAt(L.Callback):

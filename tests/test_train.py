@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from tests.conftest import compose_config, run_cli, tiny_overrides
-from tests.helpers import InterruptedForTest
 
 
 def summary_value(stdout: str, key: str) -> float:
@@ -70,13 +69,14 @@ def _losses(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_every_epoch_has_its_own_order_and_a_resume_in_epoch_3_equals_the_full_run(
+def test_every_epoch_has_its_own_order_and_a_kill_9_in_epoch_3_resumes_into_the_full_run(
     tiny: dict, sentiment_dir: Path, tmp_path: Path
 ) -> None:
     """A real Trainer run shuffles each epoch differently (Lightning calls set_epoch on our batch sampler),
-    and a run interrupted in the third epoch and resumed with ckpt_path=last replays exactly the uninterrupted
-    run: the same rows at every step, the same per-step losses (dropout masks, optimizer state), the same
-    validation losses."""
+    and a run killed with SIGKILL in the middle of a step of the third epoch and resumed with ckpt_path=last
+    replays exactly the uninterrupted run: the same rows at every step, the same per-step losses (dropout masks,
+    optimizer state), the same validation losses; the steps lost since the last checkpoint are redone
+    identically."""
     base = tiny_overrides(
         tiny["bert"],
         sentiment_dir,
@@ -92,20 +92,27 @@ def test_every_epoch_has_its_own_order_and_a_resume_in_epoch_3_equals_the_full_r
 
     full, cut = tmp_path / "full", tmp_path / "cut"
     train(compose_config([*base, f"+callbacks.record.path={full}/losses.jsonl"], output_dir=full))  # in-process
-    steps = [r for r in _losses(full / "losses.jsonl") if "loss" in r]
+    expected = _losses(full / "losses.jsonl")
+    steps = [r for r in expected if "loss" in r]
     orders = [[r["rows"] for r in steps if r["epoch"] == e] for e in range(3)]
     seen = [sorted(row for batch in order for row in batch) for order in orders]
     assert seen[0] == seen[1] == seen[2] == list(range(150))  # each epoch sees every row once...
     assert orders[0] != orders[1] != orders[2] != orders[0]  # ... in its own order
-
-    with pytest.raises(InterruptedForTest, match="interrupted at step 12"):  # in-process; the resume is a new process
-        stop = [f"+callbacks.record.path={cut}/losses.jsonl", "+callbacks.record.stop_at_step=12"]
-        train(compose_config([*base, *stop], output_dir=cut))
-    run_cli("train", *base, f"hydra.run.dir={cut}", f"+callbacks.record.path={cut}/losses.jsonl", "ckpt_path=last")
-
-    expected, resumed = _losses(full / "losses.jsonl"), _losses(cut / "losses.jsonl")
     assert len(expected) == 3 * 5 + 3  # 15 steps and 3 validations
-    assert resumed == expected
+
+    # kill -9 in epoch 3, inside the 14th step (after its backward, before its optimizer step)
+    kill = ["+callbacks.kill._target_=tests.helpers.SignalAt", "+callbacks.kill.step=13",
+            "+callbacks.kill.signal_name=SIGKILL", "+callbacks.kill.mid_step=true"]  # fmt: skip
+    proc = run_cli("train", *base, *kill, f"hydra.run.dir={cut}", f"+callbacks.record.path={cut}/killed.jsonl",
+                   expect_ok=False)  # fmt: skip
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    killed = _losses(cut / "killed.jsonl")
+    assert killed == expected[: len(killed)] and killed[-1]["step"] == 13  # step 13 trained, then lost
+
+    train(compose_config([*base, f"+callbacks.record.path={cut}/resumed.jsonl", "ckpt_path=last"], output_dir=cut))
+    resumed = _losses(cut / "resumed.jsonl")
+    assert resumed[0]["step"] == 13  # from last.ckpt (step 12): step 13 is redone...
+    assert [r for r in killed if r["step"] <= 12] + resumed == expected  # ... and the run is the uninterrupted one
 
 
 def test_resume_last_without_checkpoint_fails_with_fix(tmp_path: Path) -> None:
