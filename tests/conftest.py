@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tokenized-data cache of the test session, away from the user's .cache/."""
     os.environ["ENCODER_FT_CACHE"] = str(tmp_path_factory.mktemp("token-cache"))
+
+
+@contextmanager
+def no_lazy_columns() -> Iterator[None]:
+    """Fail on any element-wise read of a lazy datasets Column (`split[name]`) inside the block: a table lookup
+    per element, which made validating a million rows take 17 minutes. Data modules read whole columns through
+    Arrow (src.data.base.values/column)."""
+    from datasets.arrow_dataset import Column
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("a datasets Column read element by element: use src.data.base.values()/column()")
+
+    saved = Column.__getitem__, Column.__iter__
+    Column.__getitem__ = Column.__iter__ = refuse
+    try:
+        yield
+    finally:
+        Column.__getitem__, Column.__iter__ = saved
 
 
 def tiny_corpus() -> list[str]:

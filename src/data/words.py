@@ -15,10 +15,11 @@ from collections import defaultdict
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Sequence, Value
 from transformers import PreTrainedTokenizerBase
 
-from src.data.base import SPLITS, TokenizedDataModule, raise_if_problems
+from src.data.base import SPLITS, TokenizedDataModule, column, raise_if_problems, values
 from src.data.sequences import special_framing, windows
 from src.data.sources import RawData
 from src.models.backbone import load_word_tokenizer
@@ -145,7 +146,7 @@ class WordTagDataModule(TokenizedDataModule):
             return list(configured)
         if configured:
             return list(configured)
-        seen = {t for row in raw.splits["train"][tag_col] for t in row if isinstance(t, str)}
+        seen = {t for row in values(raw.splits["train"], tag_col) for t in row if isinstance(t, str)}
         return self.default_label_names(seen, raw, tag_col)
 
     # ------------------------------------------------------------------ task hooks
@@ -165,10 +166,10 @@ class WordTagDataModule(TokenizedDataModule):
     def _check_split(self, ds: Dataset, tok_col: str, tag_col: str, names: list[str], where: str) -> list[list[int]]:
         """Tag ids per sentence; raises naming rows (or CoNLL lines) for every kind of problem."""
         to_id = {n: i for i, n in enumerate(names)}
-        lines = ds["line"] if "line" in ds.column_names else None
+        lines = values(ds, "line") if "line" in ds.column_names else None
         problems: dict[str, list[str]] = defaultdict(list)
         ids: list[list[int]] = []
-        for row, (tokens, tags) in enumerate(zip(ds[tok_col], ds[tag_col], strict=True)):
+        for row, (tokens, tags) in enumerate(zip(values(ds, tok_col), values(ds, tag_col), strict=True)):
             at = f"line {lines[row]}" if lines else f"row {row}"
             if not tokens:
                 problems["empty sentence"].append(at)
@@ -241,8 +242,8 @@ class WordTagDataModule(TokenizedDataModule):
 
     def _stats(self, split: Dataset) -> dict:
         stats = super()._stats(split)
-        stats["sentences"] = len(set(split["sentence"]))
-        stats["words_without_subtokens"] = int(sum(split["unrepresented"]))
+        stats["sentences"] = len(np.unique(column(split, "sentence")))
+        stats["words_without_subtokens"] = int(column(split, "unrepresented").sum())
         return stats
 
     def _report(self, meta: dict) -> None:

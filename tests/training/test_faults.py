@@ -4,7 +4,7 @@
 |---|---|
 | weights blow up to NaN | stops at that step (step, lr, last good checkpoint); result.json `failed`; no export |
 | SIGTERM / SIGINT during training | last.ckpt at the next step boundary; result.json `interrupted`; exit 128+signal |
-| kill -9 mid-step (epoch 3) | ckpt_path=last redoes the lost steps; the run equals the uninterrupted one (tests/test_train.py) |
+| kill -9 mid-step (epoch 3) | ckpt_path=last redoes the lost steps: the uninterrupted run exactly (test_train.py) |
 | kill -9 mid-checkpoint | the previous checkpoint is intact (atomic rename); a stray temporary file is ignored |
 | truncated last.ckpt | ckpt_path=last falls back to the newest loadable checkpoint (warning); eval names the file |
 | disk full while checkpointing | RunFailed naming the path; the previous checkpoint is intact; no temporary file left |

@@ -19,7 +19,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Value
 from datasets import Sequence as SequenceFeature
 from transformers import PreTrainedTokenizerBase
 
-from src.data.base import SPLITS, TokenizedDataModule, column, raise_if_problems
+from src.data.base import SPLITS, TokenizedDataModule, column, raise_if_problems, values
 from src.data.sequences import TRUNCATION_MODES, special_framing, truncate
 from src.data.sources import RawData
 from src.utils.errors import ConfigError, DataError
@@ -107,8 +107,8 @@ class ClassificationDataModule(TokenizedDataModule):
             if isinstance(feature, (SequenceFeature, list)):
                 found = MULTI
             elif isinstance(feature, Value) and feature.dtype.startswith("float"):
-                values = [v for v in column(train, spec).tolist() if not missing(v)]
-                found = SINGLE if all(float(v).is_integer() for v in values) else REGRESSION
+                present = [v for v in column(train, spec).tolist() if not missing(v)]
+                found = SINGLE if all(float(v).is_integer() for v in present) else REGRESSION
             else:
                 found = SINGLE
         log.info("data.problem_type=null: labels in %s read as %s (set data.problem_type to change it).", where, found)
@@ -117,9 +117,9 @@ class ClassificationDataModule(TokenizedDataModule):
     def _canonical(self, ds: Dataset, encode, names: list[str], where: str) -> Dataset:
         """text (text_pair) and labels columns; raises listing every bad row (empty text, bad label)."""
         problems: dict[str, list[str]] = defaultdict(list)
-        texts = {c: ds[c] for c in self.text_columns}
-        for col, values in texts.items():
-            for row, text in enumerate(values):
+        texts = {c: values(ds, c) for c in self.text_columns}
+        for col, texts_of_col in texts.items():
+            for row, text in enumerate(texts_of_col):
                 if not isinstance(text, str) or not text.strip():
                     problems[f"empty or missing text in column {col!r}"].append(f"row {row}")
         rows = ds.select_columns([self.label_spec] if isinstance(self.label_spec, str) else self.label_spec)
@@ -144,12 +144,12 @@ class ClassificationDataModule(TokenizedDataModule):
 
     # ---- single label
     def _single(self, train: Dataset, where: str):
-        feature, values = train.features[self.label_spec], train[self.label_spec]
-        names, to_id = self._label_mapping(feature, values, where)
+        feature = train.features[self.label_spec]
+        names, to_id = self._label_mapping(feature, values(train, self.label_spec), where)
 
         def encode(rows: Dataset, problems: dict) -> list[int]:
             ids = []
-            for row, label in enumerate(rows[self.label_spec]):
+            for row, label in enumerate(values(rows, self.label_spec)):
                 key = int(label) if isinstance(label, (bool, int, np.integer)) else label
                 if isinstance(label, float) and not math.isnan(label) and label.is_integer():
                     key = int(label)
@@ -162,7 +162,7 @@ class ClassificationDataModule(TokenizedDataModule):
 
         return encode, names
 
-    def _label_mapping(self, feature, values: list, where: str) -> tuple[list[str], dict]:
+    def _label_mapping(self, feature, labels: list, where: str) -> tuple[list[str], dict]:
         """Label names and a value -> id map. Integer labels are indices into data.label_names."""
         configured = self.cfg.get("label_names")
         if isinstance(feature, ClassLabel):
@@ -177,12 +177,12 @@ class ClassificationDataModule(TokenizedDataModule):
             return names, {i: i for i in range(len(names))}
         dtype = feature.dtype if isinstance(feature, Value) else None
         if dtype in ("string", "large_string"):
-            names = list(configured) if configured else sorted({v for v in values if isinstance(v, str) and v})
+            names = list(configured) if configured else sorted({v for v in labels if isinstance(v, str) and v})
             return names, {n: i for i, n in enumerate(names)}
         if dtype is not None and dtype.startswith(("int", "uint", "bool", "float")):
             if configured:
                 return list(configured), {i: i for i in range(len(configured))}
-            seen = sorted({int(v) for v in values if not missing(v)})
+            seen = sorted({int(v) for v in labels if not missing(v)})
             log.info("Integer labels without data.label_names: classes %s.", seen)
             return [str(v) for v in seen], {v: i for i, v in enumerate(seen)}
         raise DataError(f"{where}: label column has type {feature}; use integer or string labels.")
@@ -196,7 +196,7 @@ class ClassificationDataModule(TokenizedDataModule):
                 raise ConfigError(f"data.label_names has {len(names)} names for {len(spec)} label columns {spec}.")
 
             def encode(rows: Dataset, problems: dict) -> list[list[float]]:
-                table = {c: rows[c] for c in spec}
+                table = {c: values(rows, c) for c in spec}
                 vectors = []
                 for row in range(len(rows)):
                     vector = []
@@ -209,7 +209,7 @@ class ClassificationDataModule(TokenizedDataModule):
                 return vectors
 
             return encode, names
-        sets = [self._label_set(v) for v in train[spec]]
+        sets = [self._label_set(v) for v in values(train, spec)]
         numeric = any(isinstance(x, (int, np.integer)) for s in sets if s for x in s)
         if numeric and not configured:
             raise ConfigError(f"{where}: labels are integers without names. Fix: data.label_names=[name of 0, ...].")
@@ -218,7 +218,7 @@ class ClassificationDataModule(TokenizedDataModule):
 
         def encode(rows: Dataset, problems: dict) -> list[list[float]]:
             vectors = []
-            for row, value in enumerate(rows[spec]):
+            for row, value in enumerate(values(rows, spec)):
                 vector = [0.0] * len(names)
                 labels = self._label_set(value)
                 if labels is None:
@@ -258,8 +258,8 @@ class ClassificationDataModule(TokenizedDataModule):
             raise ConfigError(f"data.label_names={names}: regression has one output; give one name or null.")
 
         def encode(rows: Dataset, problems: dict) -> list[float]:
-            values = []
-            for row, value in enumerate(rows[spec]):
+            targets = []
+            for row, value in enumerate(values(rows, spec)):
                 number = None
                 if not missing(value) and not isinstance(value, bool):
                     try:
@@ -268,8 +268,8 @@ class ClassificationDataModule(TokenizedDataModule):
                         number = None
                 if number is None or not math.isfinite(number):
                     problems["target is not a finite number"].append(f"row {row} ({value!r})")
-                values.append(number if number is not None and math.isfinite(number) else 0.0)
-            return values
+                targets.append(number if number is not None and math.isfinite(number) else 0.0)
+            return targets
 
         return encode, names
 
@@ -287,7 +287,7 @@ class ClassificationDataModule(TokenizedDataModule):
             if (counts == 0).any():
                 log.warning("Labels never seen in train: %s.", [names[i] for i in np.flatnonzero(counts == 0)])
         elif self._problem_type == MULTI:
-            positives = np.asarray(train["labels"]).sum(axis=0)
+            positives = np.asarray(values(train, "labels")).sum(axis=0)
             absent = [n for n, p in zip(names, positives, strict=True) if p == 0]
             if absent:
                 log.warning("Labels never positive in train (they cannot be learnt): %s.", absent)

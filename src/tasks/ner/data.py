@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from src.data.base import values
 from src.data.sources import RawData
 from src.data.words import WordTagDataModule
 from src.utils.errors import ConfigError
@@ -38,8 +39,8 @@ class NERDataModule(WordTagDataModule):
     def _malformed_message(self, malformed: list[str], raw: RawData, tag_col: str) -> str:
         train = raw.splits["train"]
         where: list[str] = []
-        lines = train["line"] if "line" in train.column_names else None
-        for row, tags in enumerate(train[tag_col]):
+        lines = values(train, "line") if "line" in train.column_names else None
+        for row, tags in enumerate(values(train, tag_col)):
             for j, tag in enumerate(tags):
                 if tag in malformed and len(where) < 5:
                     where.append(f"line {lines[row] + j}" if lines else f"row {row} word {j}")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from src.tasks.classification.data import MULTI, REGRESSION, SINGLE, ClassificationDataModule
-from tests.conftest import data_config
+from tests.conftest import data_config, no_lazy_columns
 
 TOPICS = ["sports", "food", "tech"]
 
@@ -21,8 +21,9 @@ def prepared(rows: list[dict], tmp_path: Path, model_dir: Path, **overrides: obj
     settings = {"max_length": 64, "num_workers": 0, "label_names": None, "val_size": 4, "test_size": 4, **overrides}
     cfg = data_config("classification", "imdb", path=str(path), **settings)
     dm = ClassificationDataModule(cfg, tokenizer=str(model_dir), cache_dir=str(tmp_path / "cache"))
-    dm.prepare_data()
-    dm.setup("fit")
+    with no_lazy_columns():  # validation and tokenization read whole columns, never element by element
+        dm.prepare_data()
+        dm.setup("fit")
     return dm
 
 

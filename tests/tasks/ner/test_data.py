@@ -14,7 +14,7 @@ from src.data.words import read_conll
 from src.models.words import assemble_sentences
 from src.tasks.ner.data import NERDataModule
 from src.tasks.ner.entities import EntityF1
-from tests.conftest import data_config
+from tests.conftest import data_config, no_lazy_columns
 
 SENTENCES = [
     (["Alice", "Smith", "visited", "Paris", "."], ["B-PER", "I-PER", "O", "B-LOC", "O"]),
@@ -39,8 +39,9 @@ def write_parquet(tmp_path: Path, sentences: list, name: str = "train.parquet") 
 
 def prepared(path: object, model_dir: Path, tmp_path: Path, **overrides: object) -> NERDataModule:
     dm = NERDataModule(data_cfg(path, **overrides), tokenizer=str(model_dir), cache_dir=str(tmp_path / "cache"))
-    dm.prepare_data()
-    dm.setup("fit")
+    with no_lazy_columns():  # validation and tokenization read whole columns, never element by element
+        dm.prepare_data()
+        dm.setup("fit")
     return dm
 
 
