@@ -29,7 +29,7 @@ train:  ## default run: IMDB sentiment with DistilBERT (needs the hub or a local
 	$(PYTHON) src/train.py
 
 demo:  ## offline demo: tiny BERT + synthetic reviews, train + test in < 1 min on CPU
-	$(PYTHON) -m src.utils.synthetic --out .demo
+	$(PYTHON) -m src.demo --out .demo
 	HF_HUB_OFFLINE=1 $(PYTHON) src/train.py experiment=demo
 
 clean:  ## remove logs, caches and demo assets
