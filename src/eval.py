@@ -32,7 +32,7 @@ from src.tasks import get_task
 from src.training.checkpoints import read_checkpoint, resolve_ckpt_path
 from src.training.runtime import configure_runtime, trainer_kwargs
 from src.utils.console import format_table, scalars
-from src.utils.errors import ConfigError, DataError, require_values, strip_verbose_flag, user_errors
+from src.utils.errors import ConfigError, DataError, strip_verbose_flag, user_errors
 from src.utils.instantiate import instantiate_group
 from src.utils.log import get_logger, quiet_libraries
 
@@ -84,7 +84,6 @@ def tokenizer_source(cfg: DictConfig, checkpoint: dict) -> str:
 @task_wrapper
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test one checkpoint; returns the test metrics."""
-    require_values(cfg)
     quiet_libraries()
     configure_runtime(cfg)
     if cfg.get("ckpt_path") in (None, "last", "auto"):

@@ -30,7 +30,7 @@ from src.inference.predictor import load_config, load_model, resolve_max_length
 from src.launch.wrap import task_wrapper
 from src.tasks import task_for_model
 from src.utils.console import format_table
-from src.utils.errors import ConfigError, RunFailed, require_values, strip_verbose_flag, user_errors
+from src.utils.errors import ConfigError, RunFailed, strip_verbose_flag, user_errors
 from src.utils.log import get_logger, quiet_libraries
 
 log = get_logger("export")
@@ -48,7 +48,6 @@ def output_path(cfg: DictConfig) -> Path:
 @task_wrapper
 def export(cfg: DictConfig) -> dict[str, object]:
     """Export, check parity, report; returns path, export seconds and the largest logit difference."""
-    require_values(cfg)
     quiet_libraries()
     config = load_config(cfg.model_dir)
     task = task_for_model(config, f"model_dir={cfg.model_dir!r}")

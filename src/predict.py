@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from src.inference.inputs import read_inputs, write_jsonl
 from src.inference.predictor import Predictor, Settings
 from src.launch.wrap import task_wrapper
-from src.utils.errors import ConfigError, require_values, strip_verbose_flag, user_errors
+from src.utils.errors import ConfigError, strip_verbose_flag, user_errors
 from src.utils.log import get_logger, quiet_libraries
 
 log = get_logger("predict")
@@ -85,7 +85,6 @@ def quote_text_argument(argv: list[str]) -> list[str]:
 @task_wrapper
 def predict(cfg: DictConfig) -> list[dict]:
     """Predict `text=` or `input=`; write the records (stdout, `output=` or the run dir) and return them."""
-    require_values(cfg)
     quiet_libraries()
     texts = inputs_of(cfg)
     predictor = build_predictor(cfg)

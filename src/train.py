@@ -44,7 +44,7 @@ from src.training.export import exported_module
 from src.training.runtime import configure_runtime, trainer_kwargs
 from src.training.wandb_logger import log_export
 from src.utils.console import flat_config, format_table, scalars
-from src.utils.errors import require_values, strip_verbose_flag, user_errors
+from src.utils.errors import strip_verbose_flag, user_errors
 from src.utils.instantiate import instantiate_group
 from src.utils.log import get_logger, quiet_libraries
 
@@ -95,7 +95,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     start = time.perf_counter()
     quiet_libraries()
     configure_runtime(cfg)
-    require_values(cfg)
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)  # fail before any work
     check_model_config(cfg.model)

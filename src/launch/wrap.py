@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from src.launch.ddp import fresh_distributed_state
 from src.launch.sweep import in_multirun, write_result
-from src.utils.errors import RunInterrupted, UserError
+from src.utils.errors import RunInterrupted, UserError, require_values
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
@@ -34,6 +34,7 @@ def task_wrapper(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
         output_dir = cfg.paths.get("output_dir")
         try:
             with fresh_distributed_state():
+                require_values(cfg)  # mandatory `???` values named before any work, in every entry point
                 return fn(cfg)
         except RunInterrupted as err:  # the whole process was signalled: a sweep stops too
             log.warning(
