@@ -103,15 +103,18 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     texts = load_texts(Path(args.texts), args.column, args.n, args.seed)
-    task = task_for_model(load_config(args.model), args.model)
+    config = load_config(args.model)
+    task = task_for_model(config, args.model)
+    io = task.model_io(dict(getattr(config, "finetune", None) or {}))
     onnx_path = Path(tempfile.mkdtemp()) / "model.onnx"
     start = time.perf_counter()
-    export_onnx(load_model(args.model, task.auto_class), onnx_path)
+    tokenizer_inputs = task.load_tokenizer(args.model, key="--model").model_input_names
+    export_onnx(load_model(args.model, task.auto_class), onnx_path, io, io.input_names(tokenizer_inputs))
     export_s = time.perf_counter() - start
 
     def template(backend: str):
-        p = Predictor(args.model, backend=backend, device="cpu", onnx_path=onnx_path, threads=args.threads,
-                      settings=Settings(max_length=args.max_length))  # fmt: skip
+        p = Predictor(args.model, task, config=config, backend=backend, device="cpu", onnx_path=onnx_path,
+                      threads=args.threads, settings=Settings(max_length=args.max_length))  # fmt: skip
 
         def predict(batch: list[str], b: int) -> list[dict]:
             p.settings.batch_size = b

@@ -103,9 +103,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     )  # fmt: skip
     datamodule.prepare_data()
     datamodule.setup("test")
-    if datamodule.label_names != hparams["label_names"]:
+    if datamodule.label_names != hparams.get("label_names"):
         raise ConfigError(
-            f"The data's labels {datamodule.label_names} differ from the checkpoint's {hparams['label_names']}. "
+            f"The data's labels {datamodule.label_names} differ from the checkpoint's {hparams.get('label_names')}. "
             "Fix: data.label_names=<the checkpoint's names, in order>."
         )
     model = {**hparams["model"], "trust_remote_code": trust, "compile": False}
@@ -115,7 +115,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = L.Trainer(
         **trainer_kwargs(cfg.trainer),
         logger=instantiate_group(cfg.get("logger")) or False,
-        callbacks=instantiate_group(cfg.get("callbacks")),
+        callbacks=instantiate_group(cfg.get("callbacks"), task=task),
     )
     trainer.test(module, datamodule=datamodule)
     metrics = scalars(trainer.callback_metrics)

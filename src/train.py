@@ -77,7 +77,7 @@ def build(cfg: DictConfig, task: Task) -> tuple:
     trainer = L.Trainer(
         **trainer_kwargs(cfg.trainer),
         logger=instantiate_group(cfg.get("logger")) or False,
-        callbacks=instantiate_group(cfg.get("callbacks")),
+        callbacks=instantiate_group(cfg.get("callbacks"), task=task),
         plugins=[AtomicCheckpointIO()],
     )
     module = task.module(
@@ -117,7 +117,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     summary: dict[str, object] = {"output dir": output_dir, "checkpoint": best or "none (weights in memory)"}
     if cfg.export:
-        exported = exported_module(task, trainer, module, best, cfg.model)  # every rank: FSDP gathers
+        exported = exported_module(task.load_module, trainer, module, best, cfg.model)  # every rank: FSDP gathers
         if trainer.is_global_zero:
             summary["hf model"] = export_huggingface(exported, datamodule.tokenizer, output_dir / "hf_model")
             log_export(trainer.loggers, output_dir / "hf_model", {"checkpoint": best, **metrics})

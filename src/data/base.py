@@ -118,7 +118,7 @@ class TokenizedDataModule(L.LightningDataModule):
     def validate(self, raw: RawData) -> tuple[DatasetDict, dict[str, Any]]:
         """Check the columns and values of every split, raising with split, file, row and value; return the
         splits in canonical form (`labels` as ids, floats or multi-hot vectors) and the task info
-        (at least `label_names`), which is kept in the cache's meta.json."""
+        (`label_names` for a head with a label set), which is kept in the cache's meta.json."""
         raise NotImplementedError
 
     def tokenize(self, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
@@ -218,8 +218,10 @@ class TokenizedDataModule(L.LightningDataModule):
         return dict(self.meta["info"])
 
     @property
-    def label_names(self) -> list[str]:
-        return list(self.info["label_names"])
+    def label_names(self) -> list[str] | None:
+        """The label set (None for tasks whose head has none: multiple choice, question answering)."""
+        names = self.info.get("label_names")
+        return None if names is None else list(names)
 
     def _rename_splits(self, raw: RawData) -> RawData:
         """`data.splits`: which source split plays train/validation/test (e.g. GLUE's unlabelled test:
@@ -377,6 +379,8 @@ class TokenizedDataModule(L.LightningDataModule):
         """`model.class_weights`: null, `balanced` (n / (k * count_c) over train labels) or explicit weights."""
         if spec is None:
             return None
+        if self.label_names is None:
+            raise ConfigError("model.class_weights: this task's head has no label set to weight. Fix: set it to null.")
         k = len(self.label_names)
         if spec == "balanced":
             labels = self._flat_train_labels()

@@ -190,16 +190,50 @@ class EvalBatchSampler(Sampler[list[int]]):
         yield from self.batches
 
 
+def _leaf(values: list) -> Any:
+    """The first scalar inside nested lists (None if every list is empty)."""
+    stack = list(reversed(values))
+    while stack:
+        value = stack.pop()
+        if isinstance(value, (list, tuple)):
+            stack.extend(reversed(value))
+        else:
+            return value
+    return None
+
+
+def _shape(values: list) -> list[int]:
+    """Extents of a list of nested lists: the longest at every depth (ragged rows are padded to it)."""
+    shape, level = [len(values)], values
+    while level and all(isinstance(v, (list, tuple)) for v in level):
+        shape.append(max(len(v) for v in level))
+        level = [x for v in level for x in v]
+    return shape
+
+
+def _fill(out: torch.Tensor, values: list) -> None:
+    """Write nested lists into the front of `out` (what is not written keeps the padding value)."""
+    if out.dim() == 1:
+        out[: len(values)] = torch.as_tensor(values, dtype=out.dtype)
+        return
+    for row, value in enumerate(values):
+        _fill(out[row], value)
+
+
 class PadCollator:
-    """Pads a list of examples to the longest in the batch (rounded up to `pad_to_multiple_of`).
+    """Pads a list of examples into tensors: any nesting depth, so one collator serves every input shape.
 
-    Token-aligned columns (`input_ids` with the pad id, `token_type_ids` with 0, and the task's
-    `aligned` ones, e.g. NER's `labels` with -100) are padded to the batch's token length; other list
-    columns are stacked, or padded to their own longest with -100 (NER's per-sentence `tags`). Scalars
-    become a tensor; float values stay float (regression targets, multi-hot labels).
+    `input_ids` is a list of token ids (one sequence per example) or nested lists of them (multiple choice:
+    one sequence per choice, `(B, C, T)`); fewer sequences in a row (a question with fewer choices) are padded
+    like short ones, with an attention mask of zeros. Token-aligned columns (`input_ids` with the pad id,
+    `token_type_ids` with 0, and the task's `aligned` ones, e.g. NER's `labels` with -100) get the batch's
+    token length (rounded up to `pad_to_multiple_of`); other list columns are padded to their own longest
+    with -100 (NER's per-sentence `tags`, QA's offsets). Scalars become a tensor; float values stay float
+    (regression targets, multi-hot labels). Strings (a context, the gold answers) pass through as lists:
+    Lightning moves the tensors to the device and leaves them alone.
 
-    `attention_mask` is added only when some row is padded: a batch of equal lengths (common with length
-    grouping) runs without a mask, which skips the mask preparation and its host-device sync.
+    `attention_mask` is added only when some position is padded: a batch of equal lengths (common with
+    length grouping) runs without a mask, which skips the mask preparation and its host-device sync.
     """
 
     def __init__(
@@ -208,31 +242,39 @@ class PadCollator:
         self.aligned = {"input_ids": pad_token_id, "token_type_ids": 0, **(aligned or {})}
         self.multiple = pad_to_multiple_of
 
-    @staticmethod
-    def _dtype(values: list) -> torch.dtype:
-        first = next((v[0] for v in values if len(v)), 0)
-        return torch.float32 if isinstance(first, float) else torch.long
-
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        lengths = [len(e["input_ids"]) for e in examples]
-        longest = max(lengths)
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        ids = [e["input_ids"] for e in examples]
+        shape = _shape(ids)  # (B, T) or (B, C, T)
+        real = sum(len(v) for v in _sequences(ids))
         if self.multiple:
-            longest = math.ceil(longest / self.multiple) * self.multiple
-        batch: dict[str, torch.Tensor] = {}
+            shape[-1] = math.ceil(shape[-1] / self.multiple) * self.multiple
+        batch: dict[str, Any] = {}
         for name in examples[0]:
             values = [e[name] for e in examples]
-            if not isinstance(values[0], (list, tuple)):
+            leaf = _leaf(values)
+            if isinstance(leaf, str) or (leaf is None and not isinstance(values[0], (list, tuple))):
+                batch[name] = values  # text: passed through
+            elif not isinstance(values[0], (list, tuple)):
                 batch[name] = torch.tensor(values)
-                continue
-            aligned = name in self.aligned
-            width = longest if aligned else max(len(v) for v in values)
-            out = torch.full((len(values), width), self.aligned.get(name, -100), dtype=self._dtype(values))  # (B, T)
-            for row, v in enumerate(values):
-                out[row, : len(v)] = torch.as_tensor(v, dtype=out.dtype)
-            batch[name] = out
-        if min(lengths) < longest:
-            mask = torch.zeros((len(examples), longest), dtype=torch.long)
-            for row, length in enumerate(lengths):
-                mask[row, :length] = 1
+            else:
+                dtype = torch.float32 if isinstance(leaf, float) else torch.long
+                own = shape if name in self.aligned else _shape(values)
+                out = torch.full(own, self.aligned.get(name, -100), dtype=dtype)
+                _fill(out, values)
+                batch[name] = out
+        if real < math.prod(shape):
+            mask = torch.zeros(shape, dtype=torch.long)
+            _fill(mask, _ones_like(ids))
             batch["attention_mask"] = mask
         return batch
+
+
+def _sequences(ids: list) -> list[list[int]]:
+    """The innermost token lists of nested input ids."""
+    while ids and isinstance(ids[0], (list, tuple)) and ids[0] and isinstance(ids[0][0], (list, tuple)):
+        ids = [x for v in ids for x in v]
+    return ids
+
+
+def _ones_like(values: list) -> list:
+    return [_ones_like(v) if isinstance(v, (list, tuple)) else 1 for v in values]

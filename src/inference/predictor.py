@@ -1,10 +1,11 @@
-"""Batched predictions of an exported model (`<run>/hf_model`), PyTorch or ONNX, for any registered task.
+"""Batched predictions of an exported model (`<run>/hf_model`), PyTorch or ONNX, for any task.
 
-The task is the one train.py recorded in config.json (`finetune.task`), else the first registered task
-whose `matches(config)` accepts the model. This module owns what every task shares: loading, the
-backend, the length limits, and `run`: sequences sorted by length, batched with dynamic padding,
-logits back in input order. The task turns inputs into sequences and logits into records
-(`src/tasks/<task>/predict.py`).
+The caller hands in the model's task (`src.tasks.task_for_model` finds it from config.json; nothing here
+imports the task registry). This module owns what every task shares: loading, the backend, the length
+limits, the input fields' checks, and `run`: sequences sorted by length, batched with dynamic padding
+(any nesting: one sequence per choice too), every named output back in input order, cut to each row's own
+extent. The task turns input rows into sequences (`encode`) and raw outputs into records (`decode`: arg-max
+labels, entities, answer spans from the start/end logits of every window).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -21,15 +22,42 @@ from transformers import AutoConfig, PretrainedConfig, PreTrainedModel, PreTrain
 
 from src.data.batching import PadCollator
 from src.data.sequences import special_framing
-from src.tasks import task_for_model
+from src.inference.inputs import Field, check_rows, empty_field
+from src.models.io import ModelIO
 from src.utils.errors import ConfigError, LoadError, MissingError
 from src.utils.hub import ensure_hub_or_offline, looks_like_hub_id
 
 # position ids start at padding_idx + 1 in these models: two position embeddings are not usable
 OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer", "mpnet"}
-EMPTY = {"error": "empty text"}
 NOT_FINITE = {"error": "the model's output is not finite (NaN or inf): its weights are broken; retrain or re-export"}
-Backend = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # batch (input_ids, ...) -> logits
+Backend = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]  # batch (input_ids, ...) -> named outputs
+Outputs = dict[str, torch.Tensor]  # one sequence's outputs, e.g. {"logits": (C,)} or start/end logits (T,)
+
+
+@dataclass
+class Encoded:
+    """What a task's `encode` makes of its input rows: the model's input sequences ({"input_ids": ...},
+    + "token_type_ids" for pairs; nested lists for several sequences per example), the row each sequence
+    belongs to, and whatever `decode` needs besides the outputs (offsets, word layouts...)."""
+
+    sequences: list[dict[str, Any]]
+    owners: list[int]
+    state: Any = None
+
+
+class PredictTask(Protocol):
+    """The part of a task (src/tasks/base.py `Task`) the predictor calls."""
+
+    name: str
+    auto_class: type
+
+    def model_io(self, info: dict) -> ModelIO: ...
+    def fields(self, info: dict) -> list[Field]: ...
+    def load_tokenizer(self, source: str, key: str) -> PreTrainedTokenizerBase: ...
+    def check_model(self, config: PretrainedConfig, labels: list[str], where: str) -> None: ...
+    def check_settings(self, settings: Settings, budget: int, info: dict) -> None: ...
+    def encode(self, predictor: Predictor, rows: list[dict[str, Any]]) -> Encoded: ...
+    def decode(self, predictor: Predictor, rows: list[dict[str, Any]], encoded: Encoded, outputs: list) -> list: ...
 
 
 def load_config(model_dir: str) -> PretrainedConfig:
@@ -92,16 +120,17 @@ def resolve_device(device: str) -> str:
 
 
 class TorchBackend:
-    """PyTorch forward pass without autograd: a padded batch -> fp32 logits."""
+    """PyTorch forward pass without autograd: a padded batch -> the named fp32 outputs."""
 
-    def __init__(self, model: PreTrainedModel, device: str) -> None:
+    def __init__(self, model: PreTrainedModel, device: str, outputs: Sequence[str] = ("logits",)) -> None:
         self.model = model.to(device).eval()
         self.device = device
+        self.outputs = tuple(outputs)
 
-    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
-            out = self.model(**{k: v.to(self.device) for k, v in batch.items()})
-        return out.logits.float()
+            out = self.model(**{k: v.to(self.device) for k, v in batch.items() if isinstance(v, torch.Tensor)})
+        return {name: out[name].float() for name in self.outputs}
 
 
 @dataclass
@@ -118,12 +147,18 @@ class Settings:
 
 
 class Predictor:
-    """An exported model ready to predict: `Predictor(model_dir).predict(["text", ...])`."""
+    """An exported model ready to predict: `Predictor(model_dir, task).predict([{"text": ...}, ...])`.
+
+    `task` is the model's task (`src.tasks.task_for_model(load_config(model_dir), ...)`, or `src.tasks.
+    load_predictor(model_dir)` which does both); `config` saves reading config.json twice.
+    """
 
     def __init__(
         self,
         model_dir: str | Path,
+        task: PredictTask,
         *,
+        config: PretrainedConfig | None = None,
         backend: str = "torch",
         device: str = "auto",
         onnx_path: str | Path | None = None,
@@ -131,12 +166,14 @@ class Predictor:
         settings: Settings | None = None,
     ) -> None:
         self.model_dir = str(model_dir)
-        self.config = load_config(self.model_dir)
-        self.task = task_for_model(self.config, f"model_dir={self.model_dir!r}")
+        self.config = config or load_config(self.model_dir)
+        self.task = task
         self.info: dict[str, Any] = dict(getattr(self.config, "finetune", None) or {})  # what train.py recorded
-        self.tokenizer = self.task.load_tokenizer(self.model_dir, key="model_dir")
+        self.io = task.model_io(self.info)
+        self.fields = task.fields(self.info)
+        self.tokenizer = task.load_tokenizer(self.model_dir, key="model_dir")
         self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
-        self.task.check_model(self.config, self.labels, f"model_dir={self.model_dir!r}")
+        task.check_model(self.config, self.labels, f"model_dir={self.model_dir!r}")
         self.settings = settings or Settings()
         self.max_length = resolve_max_length(self.settings.max_length, self.tokenizer, self.config)
         self.prefix, self.suffix = special_framing(self.tokenizer)
@@ -145,7 +182,7 @@ class Predictor:
             raise ConfigError(f"batch_size={self.settings.batch_size}: must be >= 1.")
         if self.budget < 2:
             raise ConfigError(f"max_length={self.max_length} leaves {self.budget} tokens besides the special tokens.")
-        self.task.check_settings(self.settings, self.budget, self.info)
+        task.check_settings(self.settings, self.budget, self.info)
         self.device = resolve_device(device)
         self.forward = self._backend(backend, onnx_path, threads)
         self.collate = PadCollator(self.tokenizer.pad_token_id)
@@ -154,7 +191,7 @@ class Predictor:
         if threads:
             torch.set_num_threads(threads)
         if backend == "torch":
-            return TorchBackend(load_model(self.model_dir, self.task.auto_class), self.device)
+            return TorchBackend(load_model(self.model_dir, self.task.auto_class), self.device, list(self.io.outputs))
         if backend != "onnx":
             raise ConfigError(f"backend={backend!r}: use torch or onnx.")
         path = Path(onnx_path) if onnx_path else Path(self.model_dir) / "model.onnx"
@@ -169,19 +206,25 @@ class Predictor:
         return OnnxSession(path, self.device, threads)
 
     # ------------------------------------------------------------------ batching
-    def run(self, sequences: list[dict[str, list[int]]], owners: list[int], bar: tqdm | None = None) -> list:
-        """fp32 logits of every sequence ((C,) or (T, C) cut to its length), longest first in batches, back in
-        input order. A sequence is {"input_ids": [...]} (+ "token_type_ids" for pairs); owners[i] is the
-        input sequence i belongs to: the progress bar counts inputs whose sequences are all done."""
-        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]["input_ids"]), reverse=True)
+    def run(self, sequences: list[dict[str, Any]], owners: list[int], bar: tqdm | None = None) -> list[Outputs]:
+        """Every named fp32 output of every sequence, cut to the sequence's own extent (a label vector (C,),
+        token logits (T, C), start/end logits (T,), choice scores (choices,)), in input order; batches are
+        sorted longest first. A sequence is {"input_ids": [...]} (+ "token_type_ids" for pairs), the ids
+        nested when the model reads several sequences per example; owners[i] is the input row sequence i
+        belongs to: the progress bar counts rows whose sequences are all done."""
+        extents = [self.io.extents(s["input_ids"]) for s in sequences]
+        order = sorted(range(len(sequences)), key=lambda i: tuple(reversed(extents[i].values())), reverse=True)
         pending = {t: owners.count(t) for t in set(owners)} if bar is not None else {}
-        out: list[torch.Tensor] = [torch.empty(0)] * len(sequences)
+        out: list[Outputs] = [{} for _ in sequences]
         size = self.settings.batch_size
         for begin in range(0, len(order), size):
             rows = order[begin : begin + size]
-            logits = self.forward(self.collate([sequences[i] for i in rows])).float().cpu()
+            batch = self.forward(self.collate([sequences[i] for i in rows]))
             for row, i in enumerate(rows):
-                out[i] = logits[row] if logits.dim() == 2 else logits[row, : len(sequences[i]["input_ids"])]
+                out[i] = {
+                    name: self.io.cut(value[row].float().cpu(), self.io.outputs[name], extents[i])
+                    for name, value in batch.items()
+                }
                 if bar is not None:
                     pending[owners[i]] -= 1
                     bar.update(int(pending[owners[i]] == 0))
@@ -189,16 +232,26 @@ class Predictor:
 
     # ------------------------------------------------------------------ public
     def predict(self, inputs: Sequence[str | dict[str, Any]], progress: bool = False) -> list[dict]:
-        """One record per input ("text" or {"text": ..., "text_pair": ...}), in order. An empty text gets
-        {"error": "empty text"}; a record whose numbers are not finite becomes an error record (valid JSON)."""
-        rows = [x if isinstance(x, dict) else {"text": x} for x in inputs]
-        self.task.check_inputs(rows, self.info)
-        keep = [i for i, r in enumerate(rows) if all(isinstance(v, str) and v.strip() for v in r.values())]
-        records: list[dict] = [dict(EMPTY) for _ in rows]
+        """One record per input, in order. An input is a dict of the task's fields ({"text": ...}, {"text": ...,
+        "text_pair": ...}, {"question": ..., "choices": [...]}...), or a plain string for the first one. An empty
+        text gets {"error": "empty <field>"}; a record whose numbers are not finite becomes an error record
+        (valid JSON)."""
+        rows = [x if isinstance(x, dict) else {self.fields[0].name: x} for x in inputs]
+        check_rows(rows, self.fields, self.task.name)
+        records: list[dict] = [{} for _ in rows]
+        keep = []
+        for i, row in enumerate(rows):
+            if (name := empty_field(row, self.fields)) is not None:
+                records[i] = {"error": f"empty {name}"}
+            else:
+                keep.append(i)
         if not keep:
             return records
-        with tqdm(total=len(keep), unit="text", disable=not progress, desc="predicting") as bar:
-            for i, record in zip(keep, self.task.predict(self, [rows[i] for i in keep], bar), strict=True):
+        kept = [rows[i] for i in keep]
+        with tqdm(total=len(keep), unit="input", disable=not progress, desc="predicting") as bar:
+            encoded = self.task.encode(self, kept)
+            outputs = self.run(encoded.sequences, encoded.owners, bar)
+            for i, record in zip(keep, self.task.decode(self, kept, encoded, outputs), strict=True):
                 records[i] = record if finite(record) else dict(NOT_FINITE)
         return records
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 
@@ -68,39 +67,29 @@ def load_tokenizer(
     return tokenizer
 
 
-def needs_prefix_space(tokenizer: PreTrainedTokenizerBase) -> bool:
-    """True for byte-level BPE (RoBERTa, GPT-2 style) loaded without add_prefix_space: it marks word starts
-    with a space, so pre-split words (NER) must be reloaded with add_prefix_space=True."""
-    pre_tokenizer = json.loads(tokenizer.backend_tokenizer.to_str()).get("pre_tokenizer")
-    return "ByteLevel" in json.dumps(pre_tokenizer) and not getattr(tokenizer, "add_prefix_space", False)
-
-
-def load_word_tokenizer(name: str, **kwargs) -> PreTrainedTokenizerBase:
-    """The tokenizer for pre-split words (word tagging): byte-level BPE gets add_prefix_space=True."""
-    tokenizer = load_tokenizer(name, **kwargs)
-    return load_tokenizer(name, add_prefix_space=True, **kwargs) if needs_prefix_space(tokenizer) else tokenizer
-
-
 def load_model(
     auto_class: type,
     name: str,
     *,
-    label_names: Sequence[str],
+    label_names: Sequence[str] | None = None,
     config_dict: dict | None = None,
     config_overrides: dict | None = None,
     trust_remote_code: bool = False,
     revision: str | None = None,
     attn_implementation: str | None = "sdpa",
 ) -> PreTrainedModel:
-    """An ``AutoModelFor*`` with our label names (and `config_overrides`, e.g. problem_type), in train mode.
+    """An ``AutoModelFor*`` with our label names (None: the head's own outputs, e.g. multiple choice) and
+    `config_overrides` (e.g. problem_type), in train mode.
 
     With `config_dict` (stored in our checkpoints) the architecture is built from it and no pretrained
     weights are downloaded: the checkpoint supplies them. `trust_remote_code` comes from the current
     command's config, never from the checkpoint: with False, a config naming custom code (`auto_map`) still
     builds the library's own class for its model_type.
     """
-    labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names))}
-    labels["label2id"] = {n: i for i, n in labels["id2label"].items()}
+    labels: dict = {}
+    if label_names is not None:
+        labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names))}
+        labels["label2id"] = {n: i for i, n in labels["id2label"].items()}
     labels.update(config_overrides or {})
     if config_dict is not None:
         fields = {**config_dict, **labels}

@@ -23,7 +23,8 @@ class EncoderModule(L.LightningModule):
 
     Args:
         model: the `model` config group as a plain dict (pretrained, optimizer, scheduler, ...).
-        label_names: output names in id order; they become the exported model's id2label.
+        label_names: output names in id order; they become the exported model's id2label. None for heads
+            without a label set (multiple choice scores choices, question answering scores positions).
         class_weights: optional per-class loss weights (for imbalanced labels).
         backbone_config: the HF config dict; set in checkpoints so loading needs no pretrained download.
         steps_per_epoch: optimizer steps of one epoch on this rank (sizes the LR schedule); train.py passes it.
@@ -35,7 +36,7 @@ class EncoderModule(L.LightningModule):
     def __init__(
         self,
         model: dict,
-        label_names: list[str],
+        label_names: list[str] | None = None,
         class_weights: list[float] | None = None,
         backbone_config: dict | None = None,
         steps_per_epoch: int | None = None,
@@ -68,13 +69,13 @@ class EncoderModule(L.LightningModule):
         """Extra HF config fields of the head (e.g. problem_type)."""
         return {}
 
-    def make_metrics(self, label_names: list[str]) -> None:
+    def make_metrics(self, label_names: list[str] | None) -> None:
         """The task's torchmetrics objects, one set per evaluation stage (val_*, test_*), and a
         `{stage}_store` PredictionStore holding what the reports need."""
         raise NotImplementedError
 
-    def loss_and_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The task's loss on `batch` and the logits it came from."""
+    def loss_and_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any]:
+        """The task's loss on `batch` and the outputs it came from (logits, or e.g. start and end logits)."""
         raise NotImplementedError
 
     def eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
@@ -118,15 +119,15 @@ class EncoderModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.end_epoch("test")
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Logits of a batch: (B, C) per text or (B, T, C) per token.
+    def forward(self, batch: dict[str, torch.Tensor]) -> Any:
+        """The head's output (a transformers ModelOutput: `.logits`, or `.start_logits`/`.end_logits`...).
 
         A batch without padding carries no attention_mask (see PadCollator): the backbone then runs
         unmasked attention, which skips transformers' mask preparation (a host-device sync) and lets SDPA
         pick its fastest kernel.
         """
         inputs = {k: batch[k] for k in MODEL_INPUTS if batch.get(k) is not None}
-        return self.model(**inputs).logits
+        return self.model(**inputs)
 
     def log_lr(self) -> None:
         """Learning rate, at logging steps only (logging a Python float copies it to the device: a sync)."""

@@ -5,8 +5,8 @@ Training data at fit start; validation of the best epoch (by the monitored metri
 when the run stops on an error or Ctrl-C; test at the end; report.md ties them together with the run's
 key settings and metrics. A new best epoch only keeps its predictions (on CPU): rendering once per fit,
 not once per improvement. Rank 0 only; predictions are gathered by the module's PredictionStore at
-epoch end, so the training loop gets no extra syncs. The sections come from the run's task
-(`Task.data_section` / `Task.eval_section`); a task without its own gets the generic ones.
+epoch end, so the training loop gets no extra syncs. The sections come from the run's task, handed in by the
+entry point (`Task.data_section` / `Task.eval_section`); a task without its own gets the generic ones.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import OmegaConf
 
 from src.reports.report import Section, markdown_table
-from src.tasks import get_task
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
@@ -29,13 +28,17 @@ KEY_SETTINGS = ["task.name", "task.monitor", "model.pretrained", "data.path", "d
 
 
 class Reports(L.Callback):
-    def __init__(
-        self,
-        out_dir: str,
-        monitor: str,
-        mode: str = "max",
-        examples: int = 10,
-    ) -> None:
+    """Args:
+    out_dir: where figures and tables go (report.md goes to its parent, the run directory).
+    monitor, mode: the metric that picks the validation epoch reported.
+    examples: rows of each example table.
+    task: the run's Task (its `data_section` and `eval_section`); train.py and eval.py pass it.
+    """
+
+    def __init__(self, out_dir: str, monitor: str, mode: str = "max", examples: int = 10, task: Any = None) -> None:
+        if task is None:
+            raise ValueError("Reports needs the run's task: build it with instantiate_group(cfg, task=task).")
+        self.task = task
         self.out_dir = Path(out_dir)
         self.monitor, self.mode = monitor, mode
         self.examples = examples  # rows of each example table (random samples, worst mistakes)
@@ -58,14 +61,13 @@ class Reports(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             dm = trainer.datamodule
-            section = get_task(module.task_name).data_section(dm.splits["train"], run_info(dm, module), dm.max_length)
+            section = self.task.data_section(dm.splits["train"], run_info(dm, module), dm.max_length)
             self._publish(trainer, section, trainer.global_step)
 
     def _eval(self, trainer: L.Trainer, module: L.LightningModule, stage: str, predictions: dict, step: int) -> None:
         dm, split = trainer.datamodule, "validation" if stage == "val" else "test"
-        task = get_task(module.task_name)
         info = run_info(dm, module)
-        self._publish(trainer, task.eval_section(stage, predictions, dm.splits[split], info, self.examples), step)
+        self._publish(trainer, self.task.eval_section(stage, predictions, dm.splits[split], info, self.examples), step)
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         score = trainer.callback_metrics.get(self.monitor)

@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING
 from src.utils.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from transformers import PretrainedConfig
 
+    from src.inference.predictor import Predictor
     from src.tasks.base import Task
 
 REGISTRY: dict[str, str] = {
@@ -54,3 +57,12 @@ def task_for_model(config: PretrainedConfig, where: str) -> Task:
         f"{where}: architecture {arch} fits none of the tasks {task_names()}. Fix: pass the hf_model directory "
         "of a training run (it records its task), or a model with a classification head."
     )
+
+
+def load_predictor(model_dir: str | Path, **kwargs: object) -> Predictor:
+    """A Predictor for an exported model directory, with the task its config.json names (see task_for_model);
+    `kwargs` go to Predictor (backend, device, onnx_path, threads, settings)."""
+    from src.inference.predictor import Predictor, load_config
+
+    config = load_config(str(model_dir))
+    return Predictor(model_dir, task_for_model(config, f"model_dir={str(model_dir)!r}"), config=config, **kwargs)

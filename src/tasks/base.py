@@ -2,7 +2,10 @@
 
 A task subclass names its data module and LightningModule and may refine the other hooks; each hook
 here has a generic fallback, so a new task needs only its data module and module to train, evaluate,
-export, report and predict. See docs/adding_a_task.md.
+export, report and predict. A task of another shape declares it: its model's inputs and outputs
+(`model_io`: extra axes such as choices, outputs such as start/end logits), its prediction input fields
+(`fields`), how rows become sequences (`encode`) and raw outputs records (`decode`). See
+docs/adding_a_task.md.
 """
 
 from __future__ import annotations
@@ -17,15 +20,16 @@ from datasets import Dataset
 from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 from src.data.base import TokenizedDataModule, column
+from src.inference.inputs import Field
+from src.inference.predictor import Encoded, Outputs
 from src.models.backbone import load_tokenizer
 from src.models.base import EncoderModule
+from src.models.io import ModelIO
 from src.reports.figures import histogram_figure
 from src.reports.report import Section
 from src.utils.errors import ConfigError
 
 if TYPE_CHECKING:
-    from tqdm import tqdm
-
     from src.inference.predictor import Predictor, Settings
 
 MONITOR_KEYS = {"name", "monitor", "monitor_mode"}  # task.* keys every task has; the rest go to the module
@@ -38,7 +42,7 @@ class Variant:
 
     overrides: list[str]
     write_data: Callable[[Path, int], Path]  # (directory, seed) -> data.path
-    inputs: list[dict[str, str]]  # predict.py inputs: {"text": ...} (+ "text_pair")
+    inputs: list[dict[str, Any]]  # predict.py inputs: the task's fields, {"text": ...} (+ "text_pair")...
     corpus: Callable[[], list[str]] = field(default=list)  # texts the tiny test tokenizer learns its vocabulary from
 
 
@@ -102,6 +106,16 @@ class Task:
         return None
 
     # ------------------------------------------------------------------ inference
+    def model_io(self, info: dict) -> ModelIO:
+        """What the model reads and returns (axes, outputs, token types), from the exported model's `finetune`
+        record (`info`); generic: one sequence in, one logits vector out."""
+        return ModelIO()
+
+    def fields(self, info: dict) -> list[Field]:
+        """The input fields predict.py reads for this model, in order (a plain string is the first); generic:
+        one text."""
+        return [Field("text", help="the text to classify")]
+
     def matches(self, config: PretrainedConfig) -> bool:
         """Whether an exported model without our `finetune` record belongs to this task (by its head)."""
         return False
@@ -115,24 +129,31 @@ class Task:
     def check_settings(self, settings: Settings, budget: int, info: dict) -> None:
         """Refuse predict settings that make no sense for this task, naming the key."""
 
-    def check_inputs(self, rows: list[dict[str, Any]], info: dict) -> None:
-        """Refuse inputs the model cannot read (e.g. a pair model given single texts)."""
-        extra = sorted({k for r in rows for k in r} - {"text"})
-        if extra:
-            raise ConfigError(f"This {self.name} model reads one text per input; got fields {extra} besides 'text'.")
+    def encode(self, predictor: Predictor, rows: list[dict[str, Any]]) -> Encoded:
+        """Input rows (non-empty, checked against `fields`) -> the model's sequences; generic: the first field's
+        text, cut to max_length (head)."""
+        name = self.fields(predictor.info)[0].name
+        ids = predictor.tokenizer([r[name] for r in rows], add_special_tokens=False)["input_ids"]
+        sequences = [{"input_ids": predictor.prefix + x[: predictor.budget] + predictor.suffix} for x in ids]
+        return Encoded(sequences, list(range(len(rows))))
 
-    def predict(self, predictor: Predictor, rows: list[dict[str, Any]], bar: tqdm | None) -> list[dict]:
-        """Records for non-empty inputs; generic: the head text of each input, its logits and arg-max label(s)."""
-        sequences = [
-            {"input_ids": predictor.prefix + ids[: predictor.budget] + predictor.suffix}
-            for ids in predictor.tokenizer([r["text"] for r in rows], add_special_tokens=False)["input_ids"]
-        ]
+    def decode(
+        self, predictor: Predictor, rows: list[dict[str, Any]], encoded: Encoded, outputs: list[Outputs]
+    ) -> list:
+        """Post-processing: the raw outputs of every sequence -> one record per row; generic: the arg-max
+        label(s) and the logits."""
         records = []
-        for logits in predictor.run(sequences, list(range(len(rows))), bar):
+        for out in outputs:
+            logits = out["logits"]
             best = logits.argmax(-1)
             label = [predictor.labels[i] for i in best.tolist()] if logits.dim() == 2 else predictor.labels[int(best)]
             records.append({"label": label, "logits": logits.tolist()})
         return records
+
+    def pipeline_records(self, pipe: Any, rows: list[dict[str, Any]]) -> list[dict] | None:
+        """What `transformers.pipeline(self.pipeline_task)` answers for `rows`, in the keys of our records (the
+        contract test compares them with predict.py's); None: the pipeline's answers are not comparable."""
+        return None
 
     # ------------------------------------------------------------------ contract test and demo
     def variants(self) -> dict[str, Variant]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,6 @@ import lightning as L
 
 from src.data.base import plain
 from src.models.base import EncoderModule
-from src.tasks.base import Task
 
 
 def consolidated(path: str, scratch: Path) -> str:
@@ -25,17 +25,21 @@ def consolidated(path: str, scratch: Path) -> str:
 
 
 def exported_module(
-    task: Task, trainer: L.Trainer, module: EncoderModule, best: str | None, model_cfg: Any
+    load_module: Callable[..., EncoderModule],
+    trainer: L.Trainer,
+    module: EncoderModule,
+    best: str | None,
+    model_cfg: Any,
 ) -> EncoderModule | None:
-    """On rank 0, the best checkpoint's module on CPU (uncompiled); without a checkpoint (fast_dev_run), the
-    final weights gathered whole by the strategy. None on other ranks. Every rank must call this: under
-    FSDP, gathering the weights is collective."""
+    """On rank 0, the best checkpoint's module on CPU (uncompiled), read by `load_module` (the task's
+    `Task.load_module`); without a checkpoint (fast_dev_run), the final weights gathered whole by the strategy.
+    None on other ranks. Every rank must call this: under FSDP, gathering the weights is collective."""
     model = {**plain(model_cfg), "compile": False}  # the current command decides trust_remote_code
     if best:
         if not trainer.is_global_zero:
             return None
         with tempfile.TemporaryDirectory() as scratch:
-            return task.load_module(consolidated(best, Path(scratch)), model=model)
+            return load_module(consolidated(best, Path(scratch)), model=model)
     state = trainer.strategy.lightning_module_state_dict()  # full weights, gathered under FSDP
     if not trainer.is_global_zero:
         return None

@@ -41,15 +41,16 @@ def attention_dims(config: object) -> tuple[int, int]:
 
 
 class StepFlops:
-    """Training FLOPs of a (B, T) batch of `model` (a Hugging Face PreTrainedModel)."""
+    """Training FLOPs of `sequences` padded sequences of `length` tokens through `model` (a Hugging Face
+    PreTrainedModel): a (B, T) batch is B sequences, a multiple-choice (B, C, T) batch B x C."""
 
     def __init__(self, model: nn.Module) -> None:
         self.params = matmul_params(model)
         self.layers, self.hidden = attention_dims(model.config)
 
-    def __call__(self, batch: int, length: int) -> float:
-        tokens = batch * length
-        forward = 2 * self.params * tokens + 4 * self.layers * self.hidden * batch * length * length
+    def __call__(self, sequences: int, length: int) -> float:
+        tokens = sequences * length
+        forward = 2 * self.params * tokens + 4 * self.layers * self.hidden * sequences * length * length
         return 3.0 * forward
 
 

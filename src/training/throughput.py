@@ -74,13 +74,13 @@ class Throughput(L.Callback):
     ) -> None:
         if not self._counting:
             return
-        ids = batch["input_ids"]  # (B, T)
-        mask = batch.get("attention_mask")  # absent when no row is padded
+        ids = batch["input_ids"]  # (B, T), or (B, C, T) with C sequences per example (multiple choice)
+        mask = batch.get("attention_mask")  # absent when nothing is padded
         self._steps += 1
         self._samples += ids.shape[0]
         self._padded += ids.numel()
         self._tokens += mask.sum() if mask is not None else ids.numel()
-        self._flops += self.step_flops(*ids.shape)
+        self._flops += self.step_flops(ids.numel() // ids.shape[-1], ids.shape[-1])  # sequences, their length
 
     def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self._counting and not trainer.sanity_checking:

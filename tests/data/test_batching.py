@@ -144,3 +144,20 @@ def test_float_labels_stay_float() -> None:
     assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [[0.0, 1.0], [1.0, 1.0]]
     scores = PadCollator(pad_token_id=0)([{"input_ids": [5], "labels": 2.5}, {"input_ids": [6], "labels": 0.5}])
     assert scores["labels"].dtype == torch.float32
+
+
+def test_nested_sequences_pad_per_choice_with_a_mask_for_absent_choices() -> None:
+    """Multiple choice: (B, C, T); a question with fewer choices gets rows of padding, fully masked; aligned columns
+    take the token length, other nested columns their own, strings pass through, offsets (T, 2) pad with -100."""
+    collate = PadCollator(pad_token_id=0, pad_to_multiple_of=4)
+    batch = collate([
+        {"input_ids": [[5, 6], [7, 8, 9]], "token_type_ids": [[0, 1], [0, 1, 1]], "labels": 1, "text": "q1"},
+        {"input_ids": [[5], [6], [7]], "token_type_ids": [[0], [0], [1]], "labels": 2, "text": "q2"},
+    ])  # fmt: skip
+    assert batch["input_ids"].shape == (2, 3, 4) and batch["token_type_ids"].shape == (2, 3, 4)
+    assert batch["input_ids"][0].tolist() == [[5, 6, 0, 0], [7, 8, 9, 0], [0, 0, 0, 0]]
+    assert batch["attention_mask"].sum(-1).tolist() == [[2, 3, 0], [1, 1, 1]]
+    assert batch["labels"].tolist() == [1, 2] and batch["text"] == ["q1", "q2"]
+    offsets = PadCollator(0)([{"input_ids": [1, 2, 3], "offsets": [[0, 1], [2, 4]]}, {"input_ids": [1], "offsets": []}])
+    assert offsets["offsets"].tolist() == [[[0, 1], [2, 4]], [[-100, -100], [-100, -100]]]
+    assert "attention_mask" not in collate([{"input_ids": [[1, 2, 3, 4], [5, 6, 7, 8]]}])  # nothing padded

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.data.words import read_conll
 from src.tasks.classification.synthetic import sentiment_rows
 from src.tasks.ner.data import complete_tag_set
+from src.tasks.words.data import read_conll
 
 
 def scale_head(model: torch.nn.Module, seed: int, std: float = 3.0) -> None:

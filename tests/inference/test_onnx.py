@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.inference.predictor import Predictor, Settings
+from src.inference.predictor import Settings
+from src.tasks import load_predictor
 from src.tasks.classification.synthetic import sentiment_rows
 from src.tasks.ner.synthetic import ner_rows
 from tests.conftest import compose_config
@@ -47,8 +48,10 @@ def ner_onnx(ner_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_onnx_predictions_equal_torch(sentiment_onnx: tuple[Path, str], sentiment_model: Path) -> None:
     for settings in ({"batch_size": 5}, {"max_length": 16, "long_text": "window", "stride": 4}):
-        torch_records = Predictor(sentiment_model, device="cpu", settings=Settings(**settings)).predict([*TEXTS, ""])
-        onnx = Predictor(sentiment_model, backend="onnx", device="cpu", settings=Settings(**settings))
+        torch_records = load_predictor(sentiment_model, device="cpu", settings=Settings(**settings)).predict(
+            [*TEXTS, ""]
+        )
+        onnx = load_predictor(sentiment_model, backend="onnx", device="cpu", settings=Settings(**settings))
         onnx_records = onnx.predict([*TEXTS, ""])
         assert onnx_records[-1] == {"error": "empty text"}
         for a, b in zip(torch_records[:-1], onnx_records[:-1], strict=True):
@@ -60,8 +63,8 @@ def test_ner_export_parity_and_entities(ner_onnx: dict, ner_model: Path) -> None
     assert ner_onnx["max_abs_diff"] < 1e-4
     texts = [" ".join(r["tokens"]) for r in ner_rows(20, seed=9)]
     settings = Settings(max_length=16, stride=4)  # long sentences take several windows
-    expected = Predictor(ner_model, device="cpu", settings=settings).predict(texts)
-    got = Predictor(ner_model, backend="onnx", onnx_path=ner_onnx["path"], device="cpu", settings=settings)
+    expected = load_predictor(ner_model, device="cpu", settings=settings).predict(texts)
+    got = load_predictor(ner_model, backend="onnx", onnx_path=ner_onnx["path"], device="cpu", settings=settings)
     got = got.predict(texts)
     assert sum(len(r["entities"]) for r in expected) >= 10
     for a, b in zip(expected, got, strict=True):
@@ -73,7 +76,7 @@ def test_ner_export_parity_and_entities(ner_onnx: dict, ner_model: Path) -> None
 
 def test_onnx_backend_without_export_says_how_to_make_it(ner_model: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"model.onnx does not exist. Fix: python src/export.py model_dir="):
-        Predictor(ner_model, backend="onnx", device="cpu")
+        load_predictor(ner_model, backend="onnx", device="cpu")
 
 
 def test_failed_parity_deletes_the_file(sentiment_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,16 +89,17 @@ def test_failed_parity_deletes_the_file(sentiment_model: Path, tmp_path: Path, m
 
             self.model = AutoModelForSequenceClassification.from_pretrained(sentiment_model).eval()
 
-        def __call__(self, batch: dict) -> torch.Tensor:
+        def __call__(self, batch: dict) -> dict[str, torch.Tensor]:
             with torch.inference_mode():
-                return self.model(**batch).logits + 0.5
+                return {"logits": self.model(**batch).logits + 0.5}
 
-    monkeypatch.setattr(src.export, "export_onnx", lambda model, path, **_: Path(path).write_bytes(b"graph"))
+    monkeypatch.setattr(src.export, "export_onnx", lambda model, path, *_, **__: Path(path).write_bytes(b"graph"))
+    monkeypatch.setattr(src.export, "graph_axes", lambda path: {})
     monkeypatch.setattr(src.export, "OnnxSession", Shifted)
     out = tmp_path / "wrong.onnx"
     cfg = compose_config([f"model_dir={sentiment_model}", f"output={out}"], "export", tmp_path / "run")
     with pytest.raises(
-        RuntimeError, match=r"ONNX parity check failed: logits differ from PyTorch by 0.5 .* was deleted"
+        RuntimeError, match=r"ONNX parity check failed: outputs differ from PyTorch by 0.5 .* was deleted"
     ):
         src.export.export(cfg)
     assert not out.exists()

@@ -12,16 +12,17 @@ import torch
 
 from src.inference.inputs import InputFileError, read_texts
 from src.inference.predictor import Predictor, Settings
-from src.inference.words import tag_words
+from src.tasks import load_predictor
 from src.tasks.classification.synthetic import sentiment_rows
 from src.tasks.ner.synthetic import ner_rows
+from src.tasks.words.predict import tag_words
 from tests.conftest import compose_config, run_cli
 
 TEXTS = [r["text"] for r in sentiment_rows(9, seed=3)]  # 5 to 60+ words: several lengths
 
 
 def predictor(model_dir: Path, **settings: object) -> Predictor:
-    return Predictor(model_dir, device="cpu", settings=Settings(**settings))
+    return load_predictor(model_dir, device="cpu", settings=Settings(**settings))
 
 
 def model_probs(model_dir: Path, sequences: list[list[int]]) -> torch.Tensor:
@@ -138,9 +139,9 @@ def test_default_max_length_respects_position_embeddings(sentiment_model: Path, 
 
 def test_not_a_classifier_directory(tiny: dict, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"architecture BertModel fits none of the tasks"):
-        Predictor(tiny["bert"], device="cpu")  # a bare encoder: no head
+        load_predictor(tiny["bert"], device="cpu")  # a bare encoder: no head
     with pytest.raises(FileNotFoundError, match="model_dir="):
-        Predictor(tmp_path / "missing", device="cpu")
+        load_predictor(tmp_path / "missing", device="cpu")
 
 
 # ------------------------------------------------------------------------------ NER
@@ -246,9 +247,9 @@ def test_predict_file_to_run_dir_and_errors(sentiment_model: Path, tmp_path: Pat
     records = predict(cfg)
     written = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert written == records and written[1] == {"error": "empty text"} and written[2]["label"] in {"neg", "pos"}
-    for extra in ([], ["text=hello"]):
+    for extra in ([], ["+fields.text=hello"]):
         overrides = [f"model_dir={sentiment_model}", *extra] + ([f"input={source}"] if extra else [])
-        with pytest.raises(ValueError, match=r"exactly one of text=\.\.\. .* or input="):
+        with pytest.raises(ValueError, match=r"exactly one of the input's fields .* \(text=\.\.\.\) or input="):
             predict(compose_config(overrides, "predict", tmp_path))
     with pytest.raises(InputFileError, match=r"in.csv: no column 'text'"):
         write(tmp_path / "in.csv", "body\nhello\n")
@@ -269,31 +270,77 @@ def test_cli_text_prints_one_json_line(ner_model: Path, tmp_path: Path) -> None:
     ["A moving, well acted film.", "It's great: (really) {x} [y] = 1", "back\\slash \\' end\\", "${oc.env:HOME} \\${x}",
      "a=b, c", '"quoted" in the middle'],
 )  # fmt: skip
-def test_text_argument_arrives_unchanged(text: str, sentiment_model: Path, tmp_path: Path) -> None:
-    from src.predict import quote_text_argument
+def test_field_arguments_arrive_unchanged(text: str, sentiment_model: Path, tmp_path: Path) -> None:
+    from src.predict import field_arguments
 
-    overrides = quote_text_argument([f"model_dir={sentiment_model}", f"text={text}"])
-    assert compose_config(overrides, "predict", tmp_path).text == text
-    assert quote_text_argument(["text='already quoted, kept'"]) == ["text='already quoted, kept'"]
+    overrides = field_arguments([f"model_dir={sentiment_model}", f"text={text}"])
+    assert compose_config(overrides, "predict", tmp_path).fields.text == text
+    assert field_arguments(["text='already quoted, kept'"]) == ["+fields.text='already quoted, kept'"]
+    assert field_arguments(["backend=onnx", "hydra.run.dir=x", "text_column=body", "-m"]) == [
+        "backend=onnx", "hydra.run.dir=x", "+columns.text=body", "-m"
+    ]  # fmt: skip
 
 
 def test_pair_inputs_from_the_command_line_and_from_files(tmp_path: Path) -> None:
     """text= with text_pair= (both typed as-is), or a file's two columns; pairs in a .txt file are refused."""
-    from src.inference.inputs import read_inputs
-    from src.predict import inputs_of, quote_text_argument
+    from src.inference.inputs import Field, read_inputs
+    from src.predict import field_arguments, inputs_of
 
-    overrides = quote_text_argument(["model_dir=m", "text=A man, a plan: fine", "text_pair=It's {x} = 1"])
-    assert inputs_of(compose_config(overrides, "predict", tmp_path)) == [
+    pair = [Field("text"), Field("text_pair")]
+    overrides = field_arguments(["model_dir=m", "text=A man, a plan: fine", "text_pair=It's {x} = 1"])
+    assert inputs_of(compose_config(overrides, "predict", tmp_path), pair, "classification") == [
         {"text": "A man, a plan: fine", "text_pair": "It's {x} = 1"}
     ]
     source = write(tmp_path / "pairs.csv", "premise,hypothesis\nA dog runs.,An animal moves.\n")
-    cfg = compose_config(["model_dir=m", f"input={source}", "text_column=premise", "text_pair_column=hypothesis"],
-                         "predict", tmp_path)  # fmt: skip
-    assert inputs_of(cfg) == [{"text": "A dog runs.", "text_pair": "An animal moves."}]
+    overrides = field_arguments(
+        ["model_dir=m", f"input={source}", "text_column=premise", "text_pair_column=hypothesis"]
+    )
+    assert inputs_of(compose_config(overrides, "predict", tmp_path), pair, "classification") == [
+        {"text": "A dog runs.", "text_pair": "An animal moves."}
+    ]
     jsonl = write(tmp_path / "pairs.jsonl", '{"a": "x", "b": "y"}\n{"a": "z"}\n')
     with pytest.raises(InputFileError, match=r"pairs.jsonl:2: no field 'b' .*text_pair_column=<field name>"):
-        read_inputs(jsonl, {"text": "a", "text_pair": "b"})
-    with pytest.raises(InputFileError, match=r"a .txt file holds one text per line, not pairs"):
-        read_inputs(write(tmp_path / "t.txt", "x\n"), {"text": "text", "text_pair": "b"})
-    with pytest.raises(ValueError, match=r"text_pair= goes with text=; for a file, name its second column"):
-        inputs_of(compose_config(["model_dir=m", f"input={source}", "text_pair=x"], "predict", tmp_path))
+        read_inputs(jsonl, pair, {"text": "a", "text_pair": "b"})
+    with pytest.raises(
+        InputFileError, match=r"a .txt file holds one text per line, but this model reads text, text_pair"
+    ):
+        read_inputs(write(tmp_path / "t.txt", "x\n"), pair)
+    with pytest.raises(ValueError, match=r"exactly one of the input's fields on the command line \(text=\.\.\. "):
+        both = field_arguments(["model_dir=m", f"input={source}", "text_pair=x"])
+        inputs_of(compose_config(both, "predict", tmp_path), pair, "classification")
+    typo = r"bakend=\.\.\.: not an input field of this classification model .*config key \(backend, batch_size"
+    with pytest.raises(ValueError, match=typo):
+        inputs_of(compose_config(field_arguments(["model_dir=m", "text=a", "bakend=onnx"]), "predict", tmp_path),
+                  pair, "classification")  # fmt: skip
+
+
+def test_list_fields_from_the_command_line_json_lines_and_csv_columns(tmp_path: Path) -> None:
+    """A list field (multiple choice's choices): a JSON array on the command line or in JSON lines, one CSV column
+    per element (empty cells are absent elements: fewer choices), or a CSV cell holding a JSON array."""
+    from src.inference.inputs import Field, read_inputs
+    from src.predict import field_arguments, inputs_of
+
+    fields = [Field("question"), Field("choices", many=True), Field("context", required=False)]
+    cli = field_arguments(["model_dir=m", "question=Where, then?", 'choices=["a bank", "a river: wide"]'])
+    assert inputs_of(compose_config(cli, "predict", tmp_path), fields, "mc") == [
+        {"question": "Where, then?", "choices": ["a bank", "a river: wide"]}
+    ]
+    with pytest.raises(ValueError, match=r"choices='a, b': a list of texts is typed as a JSON array"):
+        inputs_of(compose_config(field_arguments(["model_dir=m", "question=q", "choices=a, b"]), "predict", tmp_path),
+                  fields, "mc")  # fmt: skip
+    jsonl = write(tmp_path / "q.jsonl", '{"question": "q1", "choices": ["x", "y"], "context": "c"}\n{"question": "q2", '
+                  '"choices": ["z", "w", "v"]}\n')  # fmt: skip
+    assert read_inputs(jsonl, fields) == [
+        {"question": "q1", "choices": ["x", "y"], "context": "c"},
+        {"question": "q2", "choices": ["z", "w", "v"]},
+    ]
+    columns = write(tmp_path / "swag.csv", "q,e0,e1,e2\nq1,x,y,\nq2,z,w,v\n")
+    assert read_inputs(columns, fields, {"question": "q", "choices": ["e0", "e1", "e2"]}) == [
+        {"question": "q1", "choices": ["x", "y"]},
+        {"question": "q2", "choices": ["z", "w", "v"]},
+    ]
+    cells = write(tmp_path / "cells.csv", 'question,choices\nq1,"[""x"", ""y""]"\nq2,not a list\n')
+    with pytest.raises(InputFileError, match=r"cells.csv:3: column 'choices' holds 'not a list', not a JSON array"):
+        read_inputs(cells, fields)
+    with pytest.raises(InputFileError, match=r"q.jsonl:1: field 'choices' is 'x', not a list of strings"):
+        read_inputs(write(tmp_path / "q.jsonl", '{"question": "q", "choices": "x"}\n'), fields)

@@ -1,7 +1,8 @@
 """The contract every registered task keeps, for every shape it declares (`Task.variants()`), on tiny models:
 train with checkpoints, eval of the best checkpoint reproduces the test metrics, resume from last.ckpt,
-export (config.json records the task), `transformers.pipeline` loads the export (and for text
-classification gives predict.py's numbers), predict, ONNX export with parity and equal predictions.
+export (config.json records the task), predict; the export loaded with the task's `AutoModelFor*` class,
+each input run alone, gives predict's records; where transformers has a pipeline for the head, it gives
+them too; ONNX export with named axes, parity and equal predictions.
 
 A task registered in src/tasks/__init__.py with variants is tested here with no edit to this file.
 """
@@ -14,6 +15,8 @@ from typing import ClassVar
 
 import pytest
 
+from src.inference.onnx_export import graph_axes
+from src.inference.predictor import Predictor
 from src.tasks import get_task, task_names
 from src.tasks.base import Task
 from src.tasks.classification.data import ClassificationDataModule
@@ -31,30 +34,42 @@ def overrides(task: str, variant: str, model_dir: Path, data_dir: Path) -> list[
     ]  # fmt: skip
 
 
-def compare_with_pipeline(task_name: str, model_dir: Path, inputs: list[dict], records: list[dict]) -> None:
-    """The exported model in transformers.pipeline: it loads, and for sequence classification (single label,
-    pairs, multi-label, regression) its numbers are predict.py's."""
-    from transformers import pipeline
+def alone(predictor: Predictor, rows: list[dict]) -> list[dict]:
+    """Records from the export loaded with the task's AutoModelFor* class, each sequence run alone (no batching
+    with other inputs, no sorting): predict's batching, padding and backend must not change them."""
+    import torch
 
-    pipe = pipeline(get_task(task_name).pipeline_task, model=str(model_dir), device="cpu")
-    if get_task(task_name).pipeline_task != "text-classification":
-        outputs = pipe([r["text"] for r in inputs])
-        labels = set(json.loads((model_dir / "config.json").read_text())["id2label"].values())
-        assert all(o["entity"] in labels for out in outputs for o in out)
-        return
-    for row, record in zip(inputs, records, strict=True):
-        scores = {o["label"]: o["score"] for o in pipe(dict(row) if "text_pair" in row else row["text"], top_k=None)}
-        if "probs" in record:  # single and multi-label: every label's probability (softmax / sigmoid)
-            assert scores == pytest.approx(record["probs"], abs=1e-5)
-        else:  # regression: the raw-scale score (the normalisation is folded into the exported head)
-            assert list(scores.values()) == pytest.approx([record["score"]], abs=1e-4)
+    task = predictor.task
+    model = task.auto_class.from_pretrained(predictor.model_dir).eval()
+    encoded = task.encode(predictor, rows)
+    outputs = []
+    for sequence in encoded.sequences:
+        batch = predictor.collate([sequence])
+        with torch.inference_mode():
+            out = model(**batch)
+        outputs.append({name: out[name][0].float() for name in predictor.io.outputs})
+    return task.decode(predictor, rows, encoded, outputs)
+
+
+def matches(expected: object, actual: object, tol: float = 1e-4) -> bool:
+    """`actual` holds `expected`: every key of an expected dict (more keys may be present), lists item by item,
+    numbers up to `tol`."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and matches(v, actual[k], tol) for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(expected) == len(actual) and all(
+            matches(e, a, tol) for e, a in zip(expected, actual, strict=True)
+        )  # fmt: skip
+    if isinstance(expected, float) or isinstance(actual, float):
+        return abs(float(expected) - float(actual)) <= tol  # type: ignore[arg-type]
+    return expected == actual
 
 
 @pytest.mark.parametrize(("task_name", "variant"), CASES, ids=[f"{t}-{v}" for t, v in CASES])
 def test_task_contract(task_name: str, variant: str, tiny: dict, tmp_path: Path) -> None:
     from src.eval import evaluate
     from src.export import export
-    from src.inference.predictor import Predictor
+    from src.tasks import load_predictor
     from src.train import train
 
     spec = get_task(task_name).variants()[variant]
@@ -80,25 +95,26 @@ def test_task_contract(task_name: str, variant: str, tiny: dict, tmp_path: Path)
                                    output_dir=run))  # fmt: skip
     assert f"{monitor}_best" in resumed
 
-    # predict, pipeline, ONNX: the same numbers
-    records = Predictor(run / "hf_model", device="cpu").predict(spec.inputs)
+    # predict; the export in its AutoModelFor* class, input by input; the pipeline of the head; ONNX: the same
+    task = get_task(task_name)
+    predictor = load_predictor(run / "hf_model", device="cpu")
+    records = predictor.predict(spec.inputs)
     assert len(records) == len(spec.inputs) and not any("error" in r for r in records)
-    compare_with_pipeline(task_name, run / "hf_model", spec.inputs, records)
+    assert matches(alone(predictor, spec.inputs), records), (alone(predictor, spec.inputs), records)
+    if task.pipeline_task:
+        from transformers import pipeline
+
+        pipe = pipeline(task.pipeline_task, model=str(run / "hf_model"), device="cpu")
+        expected = task.pipeline_records(pipe, spec.inputs)
+        assert expected is None or matches(expected, records), (expected, records)
     result = export(compose_config([f"model_dir={run / 'hf_model'}"], "export", output_dir=tmp_path / "onnx"))
     assert result["max_abs_diff"] < 1e-4
-    onnx_records = Predictor(run / "hf_model", device="cpu", backend="onnx").predict(spec.inputs)
-    assert _close(onnx_records, records), (onnx_records, records)
-
-
-def _close(a: object, b: object, tol: float = 1e-4) -> bool:
-    """Records equal up to `tol` on every number (nested dicts/lists)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and isinstance(b, float):
-        return abs(a - b) <= tol
-    return a == b
+    axes = graph_axes(result["path"])
+    assert all(axes[name] == list(predictor.io.input_axes) for name in ("input_ids", "attention_mask"))
+    assert all(axes[name] == list(shape[: len(axes[name])]) for name, shape in predictor.io.outputs.items()
+               if "label" not in shape)  # fmt: skip
+    onnx_records = load_predictor(run / "hf_model", device="cpu", backend="onnx").predict(spec.inputs)
+    assert matches(records, onnx_records), (onnx_records, records)
 
 
 def test_a_task_registered_by_a_fork_is_found_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,7 +153,7 @@ def test_a_task_with_only_data_and_module_gets_generic_reports_eval_and_predict(
 ) -> None:
     import src.tasks
     from src.eval import evaluate
-    from src.inference.predictor import Predictor
+    from src.tasks import load_predictor
     from src.train import train
     from tests.conftest import tiny_overrides
 
@@ -150,5 +166,5 @@ def test_a_task_with_only_data_and_module_gets_generic_reports_eval_and_predict(
     assert "## Metrics" in (tmp_path / "run" / "report.md").read_text()
     best = next((tmp_path / "run" / "checkpoints").glob("best-*.ckpt"))
     assert "test/acc" in evaluate(compose_config([f"ckpt_path={best}", "logger=none"], "eval", tmp_path / "eval"))
-    (record,) = Predictor(tmp_path / "run" / "hf_model", device="cpu").predict(["a great film"])
+    (record,) = load_predictor(tmp_path / "run" / "hf_model", device="cpu").predict(["a great film"])
     assert record["label"] in {"neg", "pos"} and len(record["logits"]) == 2

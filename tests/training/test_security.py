@@ -61,14 +61,14 @@ def test_a_checkpoint_cannot_turn_on_remote_code(tiny: dict, sentiment_dir: Path
 
 
 def test_an_exported_model_cannot_turn_on_remote_code(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
-    from src.inference.predictor import Predictor
+    from src.tasks import load_predictor
     from src.train import train
 
     run = tmp_path / "run"
     train(compose_config(tiny_overrides(tiny["bert"], sentiment_dir, "debug=fdr"), output_dir=run))
     plant(run / "hf_model")
     try:
-        Predictor(run / "hf_model", device="cpu").predict(["a good film"])
+        load_predictor(run / "hf_model", device="cpu").predict(["a good film"])
     except (OSError, ValueError) as err:
         assert "model_dir" in str(err)
     assert not (run / "hf_model" / "PWNED").exists(), "code named by the model directory ran"

@@ -14,6 +14,9 @@ import torch
 from datasets import Dataset
 from transformers import PretrainedConfig
 
+from src.inference.inputs import Field
+from src.inference.predictor import Encoded, Outputs
+from src.models.io import ModelIO
 from src.reports.report import Section
 from src.tasks.base import Task, Variant
 from src.tasks.classification import predict, report, synthetic
@@ -52,17 +55,26 @@ class ClassificationTask(Task):
             return format_frame(table, "test scores per label")
         return None
 
+    def model_io(self, info: dict) -> ModelIO:
+        return ModelIO(token_types=bool(info.get("text_pair")))
+
+    def fields(self, info: dict) -> list[Field]:
+        return predict.fields(info)
+
     def matches(self, config: PretrainedConfig) -> bool:
         return any(a.endswith("ForSequenceClassification") for a in config.architectures or [])
 
     def check_settings(self, settings: Any, budget: int, info: dict) -> None:
         predict.check_settings(settings, budget, info)
 
-    def check_inputs(self, rows: list[dict[str, Any]], info: dict) -> None:
-        predict.check_inputs(rows, info)
+    def encode(self, predictor: Any, rows: list[dict[str, Any]]) -> Encoded:
+        return predict.encode(predictor, rows)
 
-    def predict(self, predictor: Any, rows: list[dict[str, Any]], bar: Any) -> list[dict]:
-        return predict.predict(predictor, rows, bar)
+    def decode(self, predictor: Any, rows: list[dict[str, Any]], encoded: Encoded, outputs: list[Outputs]) -> list:
+        return predict.decode(predictor, rows, encoded, outputs)
+
+    def pipeline_records(self, pipe: Any, rows: list[dict[str, Any]]) -> list[dict]:
+        return predict.pipeline_records(pipe, rows)
 
     def variants(self) -> dict[str, Variant]:
         def data(rows_of, n: int) -> Any:

@@ -121,7 +121,7 @@ class ClassificationModule(EncoderModule):
         self.val_store, self.test_store = (PredictionStore(*fields) for _ in range(2))
 
     def loss_and_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch).float()  # (B, C); fp32 loss under any precision
+        logits = self(batch).logits.float()  # (B, C); fp32 loss under any precision
         labels = batch["labels"]
         if self.problem_type == SINGLE:
             return F.cross_entropy(logits, labels, weight=self.loss_weights(logits)), logits

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from src.data.sequences import TRUNCATION_MODES, truncate, windows
+from src.inference.inputs import Field
+from src.inference.predictor import Encoded, Outputs
 from src.tasks.classification.data import MULTI, REGRESSION, SINGLE
 from src.utils.errors import ConfigError
 
 if TYPE_CHECKING:
-    from tqdm import tqdm
-
     from src.inference.predictor import Predictor, Settings
 
 LONG_TEXT_MODES = ("truncate", "window")
@@ -40,15 +40,12 @@ def check_settings(settings: Settings, budget: int, info: dict) -> None:
             raise ConfigError(f"stride={settings.stride} must be >= 0 and < {budget // 2} (half of max_length's text).")
 
 
-def check_inputs(rows: list[dict[str, Any]], info: dict) -> None:
-    pairs = sum("text_pair" in r for r in rows)
-    if info.get("text_pair") and pairs < len(rows):
-        raise ConfigError(
-            "This model was trained on sentence pairs: give both texts, text=... text_pair=... or input=<file> "
-            "with text_column and text_pair_column."
-        )
-    if not info.get("text_pair") and pairs and info:
-        raise ConfigError("This model reads one text per input, not pairs. Fix: drop text_pair / text_pair_column.")
+def fields(info: dict) -> list[Field]:
+    """One text, or both texts of a pair for a model trained on pairs (the second is then required)."""
+    text = Field("text", help="the text to classify (a pair's first text)")
+    if info.get("text_pair"):
+        return [text, Field("text_pair", help="the second text: this model was trained on sentence pairs")]
+    return [text]
 
 
 def sequences_of(predictor: Predictor, rows: list[dict[str, Any]]) -> tuple[list[dict], list[int], list[bool]]:
@@ -73,16 +70,32 @@ def sequences_of(predictor: Predictor, rows: list[dict[str, Any]]) -> tuple[list
     return sequences, owners, [len(ids) > predictor.budget for ids in token_ids]
 
 
-def predict(predictor: Predictor, rows: list[dict[str, Any]], bar: tqdm | None) -> list[dict]:
-    kind = problem_type(predictor)
+def encode(predictor: Predictor, rows: list[dict[str, Any]]) -> Encoded:
     sequences, owners, truncated = sequences_of(predictor, rows)
+    return Encoded(sequences, owners, truncated)
+
+
+def decode(predictor: Predictor, rows: list[dict[str, Any]], encoded: Encoded, outputs: list[Outputs]) -> list[dict]:
+    """Each row's outputs (the mean over its windows with long_text=window) -> its record."""
+    kind = problem_type(predictor)
     per_row: list[list[torch.Tensor]] = [[] for _ in rows]
-    for t, logits in zip(owners, predictor.run(sequences, owners, bar), strict=True):
-        per_row[t].append(activate(logits, kind))
+    for t, out in zip(encoded.owners, outputs, strict=True):
+        per_row[t].append(activate(out["logits"], kind))
     return [
-        record(predictor, kind, torch.stack(outputs).mean(0), len(outputs), cut)
-        for outputs, cut in zip(per_row, truncated, strict=True)
+        record(predictor, kind, torch.stack(values).mean(0), len(values), cut)
+        for values, cut in zip(per_row, encoded.state, strict=True)
     ]
+
+
+def pipeline_records(pipe: Any, rows: list[dict[str, Any]]) -> list[dict]:
+    """`pipeline("text-classification")` with every label's score: probabilities (softmax or sigmoid, as the
+    model's problem_type says) or, for regression, the score."""
+    records = []
+    for row in rows:
+        scores = {o["label"]: o["score"] for o in pipe(dict(row) if "text_pair" in row else row["text"], top_k=None)}
+        records.append({"probs": scores} if pipe.model.config.problem_type != REGRESSION else
+                       {"score": next(iter(scores.values()))})  # fmt: skip
+    return records
 
 
 def activate(logits: torch.Tensor, kind: str) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 from datasets import Dataset
 from transformers import PretrainedConfig
 
+from src.inference.predictor import Encoded, Outputs
 from src.reports.report import Section
 from src.tasks.base import Variant
 from src.tasks.ner import predict, report, synthetic
@@ -44,8 +45,11 @@ class NERTask(WordTask):
     def check_model(self, config: PretrainedConfig, labels: list[str], where: str) -> None:
         predict.check_labels(labels, where)
 
-    def predict(self, predictor: Any, rows: list[dict[str, Any]], bar: Any) -> list[dict]:
-        return predict.predict(predictor, rows, bar)
+    def decode(self, predictor: Any, rows: list[dict[str, Any]], encoded: Encoded, outputs: list[Outputs]) -> list:
+        return predict.decode(predictor, rows, encoded, outputs)
+
+    def pipeline_records(self, pipe: Any, rows: list[dict[str, Any]]) -> list[dict]:
+        return predict.pipeline_records(pipe, rows)
 
     def variants(self) -> dict[str, Variant]:
         def data(out: Path, seed: int) -> Path:

@@ -1,4 +1,4 @@
-"""Named-entity recognition data: word tagging (src/data/words.py) with BIO tags, CoNLL-2003 by default.
+"""Named-entity recognition data: word tagging (src/tasks/words/data.py) with BIO tags, CoNLL-2003 by default.
 
 The label set is O plus B-/I- of every entity type seen in train (or data.label_names). A tag that is
 not O, B-TYPE or I-TYPE stops the run before any label set is made up from it, naming its lines and,
@@ -12,7 +12,7 @@ from collections import Counter
 
 from src.data.base import values
 from src.data.sources import RawData
-from src.data.words import WordTagDataModule
+from src.tasks.words.data import WordTagDataModule
 from src.utils.errors import ConfigError
 
 TAG = re.compile(r"^(O|[BI]-.+)$")

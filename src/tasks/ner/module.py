@@ -1,4 +1,4 @@
-"""Named-entity recognition LightningModule: word tagging (src/models/words.py) plus entity-level metrics.
+"""Named-entity recognition LightningModule: word tagging (src/tasks/words/module.py) plus entity-level metrics.
 
 Metrics: entity-level precision/recall/F1 (micro and per type, seqeval semantics), word accuracy and
 loss; a tag confusion matrix in the report. All torchmetrics states, synced across DDP ranks.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from src.models.words import WordTagModule
 from src.tasks.ner.entities import EntityF1
+from src.tasks.words.module import WordTagModule
 
 
 class NERModule(WordTagModule):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from src.inference.words import tag_words, word_text
+from src.inference.predictor import Encoded, Outputs
 from src.tasks.ner.entities import entities
+from src.tasks.words.predict import tagged_words, word_text
 from src.utils.errors import ConfigError
 
 if TYPE_CHECKING:
-    from tqdm import tqdm
-
     from src.inference.predictor import Predictor
 
 
@@ -34,11 +33,20 @@ def group_entities(text: str, tags: list[str], scores: list[float], spans: list[
     return found
 
 
-def predict(predictor: Predictor, rows: list[dict[str, Any]], bar: tqdm | None) -> list[dict]:
-    texts = [r["text"] for r in rows]
+def decode(predictor: Predictor, rows: list[dict[str, Any]], encoded: Encoded, outputs: list[Outputs]) -> list[dict]:
     records = []
-    for text, (layout, probs) in zip(texts, tag_words(predictor, texts, bar), strict=True):
+    for row, (layout, probs) in zip(rows, tagged_words(predictor, encoded, outputs), strict=True):
         scores, tags = probs.max(-1)
-        found = group_entities(text, [predictor.labels[i] for i in tags.tolist()], scores.tolist(), layout.spans)
-        records.append({"entities": found})
+        tag_names = [predictor.labels[i] for i in tags.tolist()]
+        records.append({"entities": group_entities(row["text"], tag_names, scores.tolist(), layout.spans)})
+    return records
+
+
+def pipeline_records(pipe: Any, rows: list[dict[str, Any]]) -> list[dict]:
+    """`pipeline("token-classification", aggregation_strategy="first")`: each word takes its first sub-token's
+    tag, as training does, so the entities' types and character spans are ours."""
+    records = []
+    for row in rows:
+        found = pipe(row["text"], aggregation_strategy="first")
+        records.append({"entities": [{"type": e["entity_group"], "start": e["start"], "end": e["end"]} for e in found]})
     return records

@@ -13,6 +13,7 @@ import torch
 from datasets import Dataset
 from transformers import PretrainedConfig
 
+from src.inference.predictor import Encoded, Outputs
 from src.reports.report import Section
 from src.tasks.base import Variant
 from src.tasks.tagging import predict, report, synthetic
@@ -40,8 +41,8 @@ class TaggingTask(WordTask):
     def matches(self, config: PretrainedConfig) -> bool:  # a token classifier whose labels are not BIO
         return any(a.endswith("ForTokenClassification") for a in config.architectures or [])
 
-    def predict(self, predictor: Any, rows: list[dict[str, Any]], bar: Any) -> list[dict]:
-        return predict.predict(predictor, rows, bar)
+    def decode(self, predictor: Any, rows: list[dict[str, Any]], encoded: Encoded, outputs: list[Outputs]) -> list:
+        return predict.decode(predictor, rows, encoded, outputs)
 
     def variants(self) -> dict[str, Variant]:
         def data(out: Path, seed: int) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from src.data.words import WordTagDataModule
+from src.tasks.words.data import WordTagDataModule
 
 
 class TaggingDataModule(WordTagDataModule):

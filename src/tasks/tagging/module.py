@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torchmetrics.classification import MulticlassF1Score
 
-from src.models.words import WordTagModule
+from src.tasks.words.module import WordTagModule
 
 
 class TaggingModule(WordTagModule):

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from src.inference.words import tag_words, word_text
+from src.inference.predictor import Encoded, Outputs
+from src.tasks.words.predict import tagged_words, word_text
 
 if TYPE_CHECKING:
-    from tqdm import tqdm
-
     from src.inference.predictor import Predictor
 
 
-def predict(predictor: Predictor, rows: list[dict[str, Any]], bar: tqdm | None) -> list[dict]:
-    texts = [r["text"] for r in rows]
+def decode(predictor: Predictor, rows: list[dict[str, Any]], encoded: Encoded, outputs: list[Outputs]) -> list[dict]:
     records = []
-    for text, (layout, probs) in zip(texts, tag_words(predictor, texts, bar), strict=True):
-        scores, tags = probs.max(-1)
+    for row, (layout, probs) in zip(rows, tagged_words(predictor, encoded, outputs), strict=True):
+        text, (scores, tags) = row["text"], probs.max(-1)
         words = []
         for span, tag, score in zip(layout.spans, tags.tolist(), scores.tolist(), strict=True):
             start, end = word_text(text, span)

@@ -121,10 +121,12 @@ def test_missing_labels_and_a_single_class_are_refused(tiny: dict, tmp_path: Pat
 
 
 def test_pair_models_need_pairs_at_prediction() -> None:
+    from src.inference.inputs import check_rows
     from src.tasks import get_task
 
     task = get_task("classification")
-    with pytest.raises(ValueError, match=r"trained on sentence pairs: give both texts, text=\.\.\. text_pair=\.\.\."):
-        task.check_inputs([{"text": "a"}], {"text_pair": True})
-    with pytest.raises(ValueError, match=r"reads one text per input, not pairs"):
-        task.check_inputs([{"text": "a", "text_pair": "b"}], {"task": "classification", "text_pair": False})
+    with pytest.raises(ValueError, match=r"input 0 has no 'text_pair' \(the second text: this model was trained on "
+                       r"sentence pairs\)\. Fix: give text_pair=\.\.\. .* text_pair_column=<column>"):  # fmt: skip
+        check_rows([{"text": "a"}], task.fields({"text_pair": True}), task.name)
+    with pytest.raises(ValueError, match=r"reads the input fields \['text'\]; input 0 also has \['text_pair'\]"):
+        check_rows([{"text": "a", "text_pair": "b"}], task.fields({"text_pair": False}), task.name)

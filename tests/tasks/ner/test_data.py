@@ -10,10 +10,10 @@ import torch
 
 from src.data.batching import PadCollator
 from src.data.sequences import windows
-from src.data.words import read_conll
-from src.models.words import assemble_sentences
 from src.tasks.ner.data import NERDataModule
 from src.tasks.ner.entities import EntityF1
+from src.tasks.words.data import read_conll
+from src.tasks.words.module import assemble_sentences
 from tests.conftest import data_config, no_lazy_columns
 
 SENTENCES = [

@@ -11,6 +11,7 @@ sides), and evaluation reassembles whole sentences, so no gold word is ever left
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from functools import cached_property
 from pathlib import Path
@@ -22,11 +23,24 @@ from transformers import PreTrainedTokenizerBase
 from src.data.base import SPLITS, TokenizedDataModule, column, raise_if_problems, values
 from src.data.sequences import special_framing, windows
 from src.data.sources import RawData
-from src.models.backbone import load_word_tokenizer
+from src.models.backbone import load_tokenizer
 from src.utils.errors import ConfigError, DataError
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
+
+
+def needs_prefix_space(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """True for byte-level BPE (RoBERTa, GPT-2 style) loaded without add_prefix_space: it marks word starts
+    with a space, so pre-split words (NER) must be reloaded with add_prefix_space=True."""
+    pre_tokenizer = json.loads(tokenizer.backend_tokenizer.to_str()).get("pre_tokenizer")
+    return "ByteLevel" in json.dumps(pre_tokenizer) and not getattr(tokenizer, "add_prefix_space", False)
+
+
+def load_word_tokenizer(name: str, **kwargs) -> PreTrainedTokenizerBase:
+    """The tokenizer for pre-split words (word tagging): byte-level BPE gets add_prefix_space=True."""
+    tokenizer = load_tokenizer(name, **kwargs)
+    return load_tokenizer(name, add_prefix_space=True, **kwargs) if needs_prefix_space(tokenizer) else tokenizer
 
 
 def read_conll(path: Path, tag_column: int = -1, tags_name: str = "ner_tags", tokens_name: str = "tokens") -> Dataset:

@@ -14,13 +14,17 @@ from typing import TYPE_CHECKING
 import torch
 
 from src.data.sequences import windows
-from src.data.words import owner_windows
+from src.inference.inputs import Field
+from src.inference.predictor import Encoded, Outputs
+from src.models.io import ModelIO
+from src.tasks.words.data import owner_windows
 from src.utils.errors import ConfigError
 
 if TYPE_CHECKING:
-    from tqdm import tqdm
-
     from src.inference.predictor import Predictor, Settings
+
+MODEL_IO = ModelIO(outputs={"logits": ("batch", "sequence", "label")})  # one label vector per token
+FIELDS = [Field("text", help="the text whose words are tagged (split into words as the tokenizer pre-tokenizes)")]
 
 
 @dataclass
@@ -63,8 +67,9 @@ def word_text(text: str, span: tuple[int, int]) -> tuple[int, int]:
     return start, end
 
 
-def tag_words(predictor: Predictor, texts: list[str], bar: tqdm | None = None) -> list[tuple[WordLayout, torch.Tensor]]:
-    """Per text: its word layout and (words, labels) probabilities, each word read in its owner window."""
+def encode_words(predictor: Predictor, rows: list[dict]) -> Encoded:
+    """Every text's windows as sequences; the state is each text's word layout and its first window's index."""
+    texts = [r["text"] for r in rows]
     encoding = predictor.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     layouts, sequences, owners, base = [], [], [], []
     for t, text in enumerate(texts):
@@ -78,10 +83,23 @@ def tag_words(predictor: Predictor, texts: list[str], bar: tqdm | None = None) -
             {"input_ids": predictor.prefix + ids[s : s + predictor.budget] + predictor.suffix} for s in starts
         ]
         owners += [t] * len(starts)
-    logits = predictor.run(sequences, owners, bar)
-    probs = [x.softmax(-1) for x in logits]
+    return Encoded(sequences, owners, (layouts, base))
+
+
+def tagged_words(
+    predictor: Predictor, encoded: Encoded, outputs: list[Outputs]
+) -> list[tuple[WordLayout, torch.Tensor]]:
+    """Per text: its word layout and (words, labels) probabilities, each word read in its owner window."""
+    layouts, base = encoded.state
+    probs = [out["logits"].softmax(-1) for out in outputs]
     return [(layout, word_probs(predictor, layout, probs[b : b + len(layout.starts)]))
             for layout, b in zip(layouts, base, strict=True)]  # fmt: skip
+
+
+def tag_words(predictor: Predictor, texts: list[str]) -> list[tuple[WordLayout, torch.Tensor]]:
+    """`encode_words`, the model, `tagged_words`: each text's layout and per-word probabilities."""
+    encoded = encode_words(predictor, [{"text": t} for t in texts])
+    return tagged_words(predictor, encoded, predictor.run(encoded.sequences, encoded.owners))
 
 
 def word_probs(predictor: Predictor, layout: WordLayout, window_probs: list[torch.Tensor]) -> torch.Tensor:

@@ -73,7 +73,7 @@ class WordTagModule(EncoderModule):
         return {}
 
     def loss_and_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch).float()  # (B, T, C); fp32 loss under any precision
+        logits = self(batch).logits.float()  # (B, T, C); fp32 loss under any precision
         loss = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), weight=self.loss_weights(logits))
         return loss, logits
 
