@@ -31,6 +31,7 @@ from src.launch.wrap import task_wrapper
 from src.tasks import get_task
 from src.training.checkpoints import read_checkpoint, resolve_ckpt_path
 from src.training.runtime import configure_runtime, trainer_kwargs
+from src.training.stop import STOP
 from src.utils.console import format_table, scalars
 from src.utils.errors import ConfigError, DataError, strip_verbose_flag, user_errors
 from src.utils.instantiate import instantiate_group
@@ -97,6 +98,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     data, seed = data_config(cfg, checkpoint)
     L.seed_everything(seed, workers=True)
     trust = bool(cfg.get("trust_remote_code", False))  # this command's choice, never the checkpoint's
+    STOP.stage = "data preparation"
     datamodule = task.datamodule(
         data, tokenizer=tokenizer_source(cfg, checkpoint), cache_dir=cfg.paths.cache_dir, seed=seed,
         trust_remote_code=trust, tokenizer_key="tokenizer",
@@ -117,6 +119,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         logger=instantiate_group(cfg.get("logger")) or False,
         callbacks=instantiate_group(cfg.get("callbacks"), task=task),
     )
+    STOP.stage = "test"
     trainer.test(module, datamodule=datamodule)
     metrics = scalars(trainer.callback_metrics)
     if trainer.is_global_zero:

@@ -30,6 +30,7 @@ from src.inference.onnx_export import OnnxSession, export_onnx, graph_axes, max_
 from src.inference.predictor import load_config, load_model, resolve_max_length
 from src.launch.wrap import task_wrapper
 from src.tasks import task_for_model
+from src.training.stop import STOP
 from src.utils.console import format_table
 from src.utils.errors import ConfigError, RunFailed, strip_verbose_flag, user_errors
 from src.utils.log import get_logger, quiet_libraries
@@ -57,6 +58,7 @@ def export(cfg: DictConfig) -> dict[str, object]:
     model = load_model(cfg.model_dir, task.auto_class)
     inputs = io.input_names(tokenizer.model_input_names)
     path = output_path(cfg)
+    STOP.stage = "onnx export"
     start = time.perf_counter()
     export_onnx(model, path, io, inputs, opset=int(cfg.opset))
     seconds = time.perf_counter() - start

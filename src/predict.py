@@ -34,6 +34,7 @@ from src.inference.inputs import Field, read_inputs, write_jsonl
 from src.inference.predictor import Predictor, Settings, load_config
 from src.launch.wrap import task_wrapper
 from src.tasks import task_for_model
+from src.training.stop import STOP
 from src.utils.errors import ConfigError, strip_verbose_flag, user_errors
 from src.utils.log import get_logger, quiet_libraries
 
@@ -137,6 +138,7 @@ def predict(cfg: DictConfig) -> list[dict]:
     task = task_for_model(config, f"model_dir={cfg.model_dir!r}")
     texts = inputs_of(cfg, task.fields(dict(getattr(config, "finetune", None) or {})), task.name)  # before loading
     predictor = build_predictor(cfg, task, config)
+    STOP.stage = "prediction"
     start = time.perf_counter()
     records = predictor.predict(texts, progress=bool(cfg.progress) and cfg.get("input") is not None)
     seconds = time.perf_counter() - start

@@ -43,26 +43,43 @@ class LossRecorder(L.Callback):
 
 
 class SignalAt(L.Callback):
-    """Sends `signal_name` to this process at step `step` (as scancel, Ctrl-C or kill -9 would): at the start of
-    the step, or with `mid_step` after its backward pass, before the optimizer step."""
+    """Sends `signal_name` to this process `times` times (as scancel or Ctrl-C would) at the start of `step` in
+    training (with `mid_step`: after its backward pass, before the optimizer step), or in another `stage`:
+    `sanity` (its first batch), `validation` (batch `batch` of the validation in epoch `epoch`), `test` (its
+    first batch)."""
 
-    def __init__(self, step: int, signal_name: str = "SIGTERM", mid_step: bool = False) -> None:
+    def __init__(
+        self, step: int = 0, signal_name: str = "SIGTERM", mid_step: bool = False, stage: str = "train",
+        epoch: int = 0, batch: int = 0, times: int = 1,
+    ) -> None:  # fmt: skip
         self.step, self.signal_name, self.mid_step = step, signal_name, mid_step
+        self.stage, self.epoch, self.batch, self.times = stage, epoch, batch, times
 
-    def _send(self, trainer: L.Trainer) -> None:
+    def _send(self) -> None:
         import os
         import signal
 
-        if trainer.global_step == self.step:
+        for _ in range(self.times):
             os.kill(os.getpid(), getattr(signal, self.signal_name))
 
     def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
-        if not self.mid_step:
-            self._send(trainer)
+        if self.stage == "train" and not self.mid_step and trainer.global_step == self.step:
+            self._send()
 
     def on_before_optimizer_step(self, trainer: L.Trainer, *args: Any) -> None:
-        if self.mid_step:
-            self._send(trainer)
+        if self.stage == "train" and self.mid_step and trainer.global_step == self.step:
+            self._send()
+
+    def on_validation_batch_start(self, trainer: L.Trainer, module: Any, batch: Any, batch_idx: int, *_: Any) -> None:
+        if trainer.sanity_checking:
+            if self.stage == "sanity" and batch_idx == 0:
+                self._send()
+        elif self.stage == "validation" and trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            self._send()
+
+    def on_test_batch_start(self, trainer: L.Trainer, module: Any, batch: Any, batch_idx: int, *_: Any) -> None:
+        if self.stage == "test" and batch_idx == 0:
+            self._send()
 
 
 class PoisonAt(L.Callback):
@@ -95,3 +112,19 @@ class SyncFreeSteps(L.Callback):
 
         torch.cuda.set_sync_debug_mode("default")
         type(self).checked += 1
+
+
+class HandlerProbe(L.Callback):
+    """Writes, as a JSON list, the qualified name of the SIGTERM handler in place at every batch of every loop."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.seen = Path(path), []
+
+    def _look(self, *_: Any) -> None:
+        import signal
+
+        handler = signal.getsignal(signal.SIGTERM)
+        self.seen.append(getattr(handler, "__qualname__", repr(handler)))
+        self.path.write_text(json.dumps(self.seen))
+
+    on_train_batch_start = on_validation_batch_start = on_test_batch_start = _look

@@ -1,21 +1,28 @@
-"""The wrapper every entry point runs in: a failure is logged with its run directory and recorded in
-result.json (status failed, or interrupted after a signal), loggers are closed."""
+"""The wrapper every entry point runs in: stop signals are caught for the whole run (src/training/stop.py), a
+failure is logged with its run directory and recorded in result.json (status failed, or interrupted after a
+signal, with the stage), loggers are closed."""
 
 from __future__ import annotations
 
 import functools
+import signal
 from collections.abc import Callable
 from typing import Any
 
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.launch.ddp import fresh_distributed_state
 from src.launch.sweep import in_multirun, write_result
+from src.training.run_dir import run_subdir
+from src.training.stop import STOP
 from src.utils.errors import RunInterrupted, UserError, require_values
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
+# configs/hydra/default.yaml: where Hydra writes the config of this invocation (never over a run's first one)
+OmegaConf.register_new_resolver("run_subdir", run_subdir, replace=True)
 
 
 def close_loggers() -> None:
@@ -33,15 +40,19 @@ def task_wrapper(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
     def wrapped(cfg: DictConfig) -> Any:
         output_dir = cfg.paths.get("output_dir")
         try:
-            with fresh_distributed_state():
+            with fresh_distributed_state(), STOP.watching():
                 require_values(cfg)  # mandatory `???` values named before any work, in every entry point
-                return fn(cfg)
+                try:
+                    return fn(cfg)
+                except SIGTERMException:  # Lightning's own SIGTERM handler won a race with ours (exit 0 otherwise)
+                    raise STOP.interrupted(STOP.requested or signal.SIGTERM) from None
         except RunInterrupted as err:  # the whole process was signalled: a sweep stops too
-            log.warning(
-                "Run interrupted by signal %d; resume with ckpt_path=last (or auto) in %s", err.signum, output_dir
-            )
+            how = "resume with ckpt_path=last (or auto)" if err.checkpoint else "rerun the command"
+            log.warning("Run interrupted by signal %d during %s; %s in %s", err.signum, err.stage, how, output_dir)
             if rank_zero_only.rank == 0:
-                write_result(output_dir, status="interrupted", signal=err.signum, checkpoint=err.checkpoint)
+                write_result(
+                    output_dir, status="interrupted", signal=err.signum, stage=err.stage, checkpoint=err.checkpoint
+                )
             if callable(err.previous_handler):  # e.g. submitit's requeue on SIGUSR1: the scheduler's turn
                 close_loggers()
                 err.previous_handler(err.signum, None)

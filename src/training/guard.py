@@ -1,12 +1,18 @@
 """Stop a run cleanly instead of letting it fail silently or lose work.
 
+- The last step: a run that ends on `trainer.max_steps` in the middle of an epoch validates there (Lightning
+  validates only at epoch ends or `val_check_interval`), so its final weights are scored and checkpointed.
 - Divergence: a non-finite loss or gradient norm stops the run at that step (before any checkpoint of
   the broken weights is written) with the step, the learning rate and the last good checkpoint; the
   run ends `failed` (exit status, result.json), and nothing is exported.
-- Preemption: SIGTERM (scancel, Kubernetes eviction, `timeout`), SIGUSR1 (SLURM's warning before the time
-  limit) and SIGINT (Ctrl-C) save a resumable `checkpoints/last.ckpt` at the next step boundary, then the
-  run ends `interrupted` with exit status 128 + signal; `ckpt_path=last` (or `auto` in a requeued job)
-  continues exactly. A second Ctrl-C stops at once.
+- Preemption during a fit: SIGTERM (scancel, Kubernetes eviction, `timeout`), SIGUSR1 (SLURM's warning before
+  the time limit) and SIGINT (Ctrl-C), caught for the whole run by src/training/stop.py, are deferred here
+  to a safe point: the end of the training step in progress, the start of the next validation batch (the
+  validation is then rewound, so the resumed run validates that epoch again, whole), or the end of the
+  epoch (a signal during the last validation batch, or after the last step). A resumable
+  `checkpoints/last.ckpt` is saved there, then the run ends `interrupted` with the stage and exit status
+  128 + signal; `ckpt_path=last` (or `auto` in a requeued job) continues exactly. A second Ctrl-C stops at
+  once. Outside training and validation (sanity check, test) the signal stops the run at once.
 
 All ranks decide together: each step's flags (non-finite, stop requested) are max-reduced across ranks,
 so a signal seen by one rank, or a NaN in one rank's shard, stops every rank at the same step. No
@@ -28,11 +34,11 @@ import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 
 from src.training.checkpoints import loadable_fallback
+from src.training.stop import STOP, StopSignals
 from src.utils.errors import RunFailed, RunInterrupted
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
-SIGNALS = ("SIGTERM", "SIGUSR1", "SIGINT")
 
 
 class Diverged(RunFailed):
@@ -41,51 +47,58 @@ class Diverged(RunFailed):
 
 class RunGuard(L.Callback):
     """Args:
-    dirpath: the run's checkpoint directory (last.ckpt is written there on a signal).
+    dirpath: the run's checkpoint directory (last.ckpt is written there when a signal stops a fit).
     check_divergence: stop on a non-finite loss or gradient norm.
-    signals: the signals that save and stop (any of SIGTERM, SIGUSR1, SIGINT).
+    stop: the process's stop-signal record (src/training/stop.py; the default is the one the run wrapper installs).
     """
 
-    def __init__(self, dirpath: str, check_divergence: bool = True, signals: list[str] | tuple = SIGNALS) -> None:
+    def __init__(self, dirpath: str, check_divergence: bool = True, stop: StopSignals | None = None) -> None:
         self.dirpath = Path(dirpath)
         self.check_divergence = check_divergence
-        self.signals = [getattr(signal, name) for name in signals]
-        self.requested: int | None = None  # the first signal received
-        self._before: dict[int, Any] = {}  # handlers before the fit (a scheduler's, e.g. submitit's requeue)
-        self._installed: dict[int, Any] = {}
+        self.stop = stop or STOP
         self._pending: tuple[torch.Tensor, torch.cuda.Event | None, int, float] | None = None
         self._grad_finite: torch.Tensor | None = None
         self._interrupt: RunInterrupted | None = None  # raised at the next step's start, once this one is logged
 
-    # ------------------------------------------------------------------ signals
-    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
-        if stage == "fit":  # before Lightning installs its own handlers (in Trainer._run, after setup)
-            self._before = {s: signal.getsignal(s) for s in self.signals}
+    # ------------------------------------------------------------------ stages
+    def _enter(self, stage: str) -> None:
+        """A loop starts: take SIGTERM back from Lightning (its handler would end the run with exit status 0)."""
+        self.stop.install()
+        self.stop.stage = stage
 
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.requested is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
-        self.requested = self.requested or signum
-        log.warning("Received %s: finishing this step, saving a checkpoint, then stopping "
-                    "(Ctrl-C again to stop at once).", signal.Signals(signum).name)  # fmt: skip
+    def on_sanity_check_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._enter("sanity check")
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        """Install the handlers (after Lightning's, which would exit 0 on SIGTERM without a checkpoint), and
-        allocate the per-step buffers once: no host-to-device copy or pinned allocation in the steps."""
+        """Defer stops to safe points from here, and allocate the per-step buffers once: no host-to-device copy
+        or pinned allocation in the steps."""
+        self._enter("training")
+        self.stop.deferred = True
         device = module.device
         self._no, self._yes = torch.zeros((), device=device), torch.ones((), device=device)
         self._host = [torch.empty(2, pin_memory=True) for _ in range(2)] if device.type == "cuda" else []
         self._batches = 0
-        for s in self.signals:
-            try:
-                self._installed[s] = signal.signal(s, self._handler)
-            except ValueError:  # not the main thread (a notebook's worker thread): signals cannot be caught
-                break
+
+    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._flush(trainer)
+            self._enter("validation" if trainer.state.fn == "fit" else "validate")
+
+    def on_validation_batch_start(self, trainer: L.Trainer, module: L.LightningModule, *_: Any) -> None:
+        """A signal during a fit's validation: save the state before this validation, so the resumed run
+        validates the epoch again, whole (its metrics are not in the checkpoint), then stop."""
+        if not trainer.sanity_checking and self.stop.deferred:
+            self._stop_if_requested(trainer, rewind_validation=True)
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and self.stop.deferred:
+            self.stop.stage = "training"
+
+    def on_test_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._enter("test")
 
     def teardown(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
-        for s, previous in self._installed.items():
-            signal.signal(s, previous)
-        self._installed.clear()
+        self.stop.deferred = False
 
     # ------------------------------------------------------------------ per step
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, *_: Any) -> None:
@@ -107,11 +120,15 @@ class RunGuard(L.Callback):
             self._grad_finite = torch.isfinite(torch.nn.utils.get_total_norm(grads))
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, *_: Any) -> None:
+        if 0 < trainer.max_steps <= trainer.global_step:
+            # the last step of the run, maybe mid-epoch: asking to stop makes Lightning validate here, so the
+            # final weights are scored and checkpointed (max_steps shorter than an epoch: else never validated)
+            trainer.should_stop = True
         loss = outputs["loss"].detach() if isinstance(outputs, dict) else outputs.detach()
         bad = ~torch.isfinite(loss) if self.check_divergence else torch.zeros((), dtype=torch.bool, device=loss.device)
         if self._grad_finite is not None:
             bad, self._grad_finite = bad | ~self._grad_finite, None
-        flags = torch.stack([bad.float(), self._yes if self.requested else self._no])
+        flags = torch.stack([bad.float(), self._yes if self.stop.requested else self._no])
         if trainer.world_size > 1:
             flags = trainer.strategy.reduce(flags, reduce_op="max")  # every rank takes the same decision
         previous, self._pending = self._pending, self._stage(flags, trainer, loss)
@@ -138,15 +155,16 @@ class RunGuard(L.Callback):
         if pending is not None:
             self._act(trainer, pending)
 
-    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._flush(trainer)
-
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        """After the epoch's validation and checkpoints: a signal that came during the last validation batch or
+        the epoch's last step stops the run here, not one step into the next epoch (or never, after the last)."""
         self._flush(trainer)
+        self._stop_if_requested(trainer)
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._flush(trainer)
+        self._stop_if_requested(trainer)
+        self.stop.deferred = False
 
     # ------------------------------------------------------------------ decisions
     def _act(self, trainer: L.Trainer, staged: tuple, stop: bool = False) -> None:
@@ -160,7 +178,20 @@ class RunGuard(L.Callback):
         if diverged:
             raise self._divergence(step, lr)
         if stop_requested and stop and self._interrupt is None:  # some rank got a signal: all stop together
-            self._interrupt = self._stop(trainer, self.requested or signal.SIGTERM)
+            self._interrupt = self.stop.interrupted(self.stop.requested or signal.SIGTERM, self._save(trainer))
+
+    def _stop_if_requested(self, trainer: L.Trainer, rewind_validation: bool = False) -> None:
+        """Outside a step (a validation batch's start, an epoch's end): if any rank got a signal, save the state
+        of this point (again, when a step's end already saved it: the loop has moved on) and stop."""
+        wanted = torch.tensor(float(self.stop.requested is not None), device=trainer.strategy.root_device)
+        if trainer.world_size > 1:
+            wanted = trainer.strategy.reduce(wanted, reduce_op="max")  # a collective: every rank is here
+        if not float(wanted):
+            return
+        if rewind_validation:
+            rewind(trainer.fit_loop.epoch_loop.val_loop.batch_progress)
+        self._interrupt = self.stop.interrupted(self.stop.requested or signal.SIGTERM, self._save(trainer))
+        raise self._interrupt
 
     def _divergence(self, step: int, lr: float) -> Diverged:
         last_good = loadable_fallback(self.dirpath) if self.dirpath.is_dir() else None
@@ -175,11 +206,21 @@ class RunGuard(L.Callback):
             "use bf16-mixed rather than 16-mixed, or check the data for extreme targets."
         )
 
-    def _stop(self, trainer: L.Trainer, signum: int) -> RunInterrupted:
+    def _save(self, trainer: L.Trainer) -> str:
         """Save a resumable checkpoint (every rank takes part: sharded strategies write collectively)."""
         path = self.dirpath / "last.ckpt"
         trainer.save_checkpoint(path)
-        log.warning("Saved %s at step %d; stopping (resume with ckpt_path=last).", path, trainer.global_step)
-        previous = self._before.get(signum)  # a scheduler's handler (submitit requeues on SIGUSR1), not Python's
-        chained = previous if callable(previous) and previous is not signal.default_int_handler else None
-        return RunInterrupted(signum, str(path), previous_handler=chained)
+        log.warning("Saved %s at step %d during %s; stopping (resume with ckpt_path=last).",
+                    path, trainer.global_step, self.stop.stage)  # fmt: skip
+        return str(path)
+
+
+def rewind(progress: Any) -> None:
+    """Make a validation loop's progress read "interrupted in its first batch": Lightning then runs that
+    validation again when the checkpoint is resumed, from its first batch. (Saved as it stands, Lightning
+    would continue from the interrupted batch, with the earlier batches' metric states lost.)"""
+    before = progress.total.completed - progress.current.completed  # validation batches of earlier validations
+    progress.current.ready = progress.current.started = 1
+    progress.current.processed = progress.current.completed = 0
+    progress.total.ready = progress.total.started = before + 1
+    progress.total.processed = progress.total.completed = before

@@ -50,15 +50,19 @@ class RunFailed(UserError, RuntimeError):
 
 
 class RunInterrupted(Exception):
-    """A signal (SIGTERM, SIGUSR1, SIGINT) stopped the run after a resumable checkpoint was saved.
+    """A signal (SIGTERM, SIGUSR1, SIGINT) stopped the run in `stage`, after a resumable checkpoint was saved
+    where training state exists (`checkpoint`; None: nothing to resume from, e.g. during data preparation).
 
     `previous_handler` is the handler the signal had before the run (a scheduler's, e.g. submitit's requeue):
     it is called once the run has recorded its state, so the scheduler still gets its signal.
     """
 
-    def __init__(self, signum: int, checkpoint: str | None, previous_handler: object = None) -> None:
-        super().__init__(f"interrupted by signal {signum}; resumable checkpoint: {checkpoint or 'none'}")
-        self.signum, self.checkpoint, self.previous_handler = signum, checkpoint, previous_handler
+    def __init__(
+        self, signum: int, checkpoint: str | None, previous_handler: object = None, stage: str = "training"
+    ) -> None:
+        where = f"during {stage}; " if stage else ""
+        super().__init__(f"interrupted by signal {signum} {where}resumable checkpoint: {checkpoint or 'none'}")
+        self.signum, self.checkpoint, self.previous_handler, self.stage = signum, checkpoint, previous_handler, stage
         self.exit_code = 128 + signum  # the shell's convention for "killed by signal N"
 
 

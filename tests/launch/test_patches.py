@@ -30,3 +30,24 @@ def test_the_loop_counter_exact_resume_reads_still_exists() -> None:
     from lightning.pytorch.loops.progress import _BatchProgress
 
     assert "processed" in {f.name for f in __import__("dataclasses").fields(_BatchProgress().current)}
+
+
+def test_the_validation_progress_the_guard_rewinds_still_exists() -> None:
+    """src/training/guard.py `rewind` sets the validation loop's progress counters to "interrupted in the first
+    batch" so a resumed run validates that epoch again, whole; Lightning's restart test reads these counters."""
+    import inspect as _inspect
+
+    from lightning.pytorch.loops.evaluation_loop import _EvaluationLoop
+    from lightning.pytorch.loops.progress import _BatchProgress
+
+    counters = {f.name for f in __import__("dataclasses").fields(_BatchProgress().total)}
+    assert {"ready", "started", "processed", "completed"} <= counters
+    source = _inspect.getsource(_EvaluationLoop.update_restart_stage)
+    assert "RESTARTED_MID_EVALUATION" in source and "processed == self.batch_progress.total.started - 1" in source
+
+
+def test_lightning_still_ends_a_sigtermed_loop_with_a_bare_systemexit() -> None:
+    """src/launch/wrap.py turns Lightning's SIGTERMException (a SystemExit: exit status 0) into RunInterrupted."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    assert issubclass(SIGTERMException, SystemExit)
