@@ -38,10 +38,13 @@ from src.training.checkpoints import (
     best_checkpoint,
     best_score,
     export_huggingface,
+    read_checkpoint,
     resolve_ckpt_path,
 )
 from src.training.export import exported_module
-from src.training.runtime import configure_runtime, trainer_kwargs
+from src.training.run_dir import RunLock, RunRecord, check_resume
+from src.training.runtime import check_training_length, configure_runtime, trainer_kwargs
+from src.training.stop import STOP
 from src.training.wandb_logger import log_export
 from src.utils.console import flat_config, format_table, scalars
 from src.utils.errors import strip_verbose_flag, user_errors
@@ -54,6 +57,7 @@ OmegaConf.register_new_resolver("gpu_count", gpu_count, replace=True)  # launche
 
 def prepared_data(cfg: DictConfig, task: Task) -> TokenizedDataModule:
     """The run's data, validated and tokenized (once: cached) before any model loads."""
+    STOP.stage = "data preparation"
     datamodule = task.datamodule(
         cfg.data,
         tokenizer=cfg.model.tokenizer or cfg.model.pretrained,
@@ -67,8 +71,8 @@ def prepared_data(cfg: DictConfig, task: Task) -> TokenizedDataModule:
     return datamodule
 
 
-def build(cfg: DictConfig, task: Task) -> tuple:
-    """Data, Trainer, module: in that order."""
+def build(cfg: DictConfig, task: Task, record: dict) -> tuple:
+    """Data, Trainer, module: in that order. `record` is the run's config as given (stored in checkpoints)."""
     datamodule = prepared_data(cfg, task)
     options = task.options(plain(cfg.task))
     with open_dict(cfg):  # `auto` -> the task's metric for this data (callbacks below interpolate it)
@@ -77,7 +81,7 @@ def build(cfg: DictConfig, task: Task) -> tuple:
     trainer = L.Trainer(
         **trainer_kwargs(cfg.trainer),
         logger=instantiate_group(cfg.get("logger")) or False,
-        callbacks=instantiate_group(cfg.get("callbacks"), task=task),
+        callbacks=[*instantiate_group(cfg.get("callbacks"), task=task), RunRecord(record)],
         plugins=[AtomicCheckpointIO()],
     )
     module = task.module(
@@ -91,16 +95,30 @@ def build(cfg: DictConfig, task: Task) -> tuple:
 
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit (or resume), test the best checkpoint, export it; returns every logged metric."""
+    """Fit (or resume), test the best checkpoint, export it; returns every logged metric. The run directory is
+    locked for the run: a second process cannot write it."""
+    with RunLock(cfg.paths.output_dir):
+        return run(cfg)
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
     start = time.perf_counter()
     quiet_libraries()
     configure_runtime(cfg)
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)  # fail before any work
+    # the config as given, interpolations unresolved: `${paths.output_dir}/checkpoints` is the same setting in a
+    # moved run directory, and `task.monitor: auto` is compared before the data resolves it
+    record = OmegaConf.to_container(cfg, resolve=False)
+    if ckpt_path and cfg.train:  # a resume continues this run: the same config, or changes named and recorded
+        check_resume(read_checkpoint(ckpt_path).get("run_config"), record, ckpt_path, output_dir)
+    STOP.checkpoint = ckpt_path  # what an interrupted start can resume from
     check_model_config(cfg.model)
+    if cfg.train:
+        check_training_length(cfg.trainer)
     task = get_task(cfg.task.name)
     L.seed_everything(cfg.seed, workers=True)
-    datamodule, trainer, module = build(cfg, task)
+    datamodule, trainer, module = build(cfg, task, record)
     for logger in trainer.loggers:
         logger.log_hyperparams(flat_config(cfg))
 
@@ -110,13 +128,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update(scalars(trainer.callback_metrics))
         if (score := best_score(trainer)) is not None:
             metrics[f"{cfg.task.monitor}_best"] = score
-    best = best_checkpoint(trainer)
+    best = best_checkpoint(trainer) if cfg.train else ckpt_path  # train=false: the checkpoint given is tested, exported
+    STOP.stage, STOP.checkpoint = "test", best
     if cfg.test:
         trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
         metrics.update(scalars(trainer.callback_metrics))
 
     summary: dict[str, object] = {"output dir": output_dir, "checkpoint": best or "none (weights in memory)"}
     if cfg.export:
+        STOP.stage = "export"
         exported = exported_module(task.load_module, trainer, module, best, cfg.model)  # every rank: FSDP gathers
         if trainer.is_global_zero:
             summary["hf model"] = export_huggingface(exported, datamodule.tokenizer, output_dir / "hf_model")

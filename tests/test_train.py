@@ -109,7 +109,10 @@ def test_every_epoch_has_its_own_order_and_a_kill_9_in_epoch_3_resumes_into_the_
     killed = _losses(cut / "killed.jsonl")
     assert killed == expected[: len(killed)] and killed[-1]["step"] == 13  # step 13 trained, then lost
 
-    train(compose_config([*base, f"+callbacks.record.path={cut}/resumed.jsonl", "ckpt_path=last"], output_dir=cut))
+    probes = "allow_changes=[callbacks.kill.*,callbacks.record.path]"  # the test's own callbacks: not the run's
+    train(
+        compose_config([*base, f"+callbacks.record.path={cut}/resumed.jsonl", "ckpt_path=last", probes], output_dir=cut)
+    )
     resumed = _losses(cut / "resumed.jsonl")
     assert resumed[0]["step"] == 13  # from last.ckpt (step 12): step 13 is redone...
     assert [r for r in killed if r["step"] <= 12] + resumed == expected  # ... and the run is the uninterrupted one
@@ -179,6 +182,7 @@ def test_wandb_default_logger_runs_offline_without_credentials(
     images = {p.name.rsplit("_", 2)[0] for p in runs[0].glob("files/media/images/**/*.png")}
     assert {"confusion_matrix", "roc_curve", "pr_curve", "class_distribution"} <= images
 
-    train(compose_config([*overrides, "ckpt_path=last", "trainer.max_epochs=3"], output_dir=tmp_path))
+    more = ["ckpt_path=last", "trainer.max_epochs=3", "allow_changes=[trainer.max_epochs]"]
+    train(compose_config([*overrides, *more], output_dir=tmp_path))
     run_ids = {p.name.rsplit("-", 1)[-1] for p in (tmp_path / "wandb").glob("offline-run-*")}
     assert run_ids == {(tmp_path / "wandb_run_id").read_text()}  # two offline runs, one W&B run

@@ -153,9 +153,21 @@ class TokenizedDataModule(L.LightningDataModule):
             self.tokenizer_name, trust_remote_code=self.trust_remote_code, key=self.tokenizer_key, **kwargs
         )
 
+    def min_length(self, tokenizer: PreTrainedTokenizerBase) -> tuple[int, str]:
+        """The smallest `data.max_length` the task can work with, and why: a single text's special tokens plus
+        one token of text (a pair, a window with its stride or a question with its context need more)."""
+        specials = tokenizer.num_special_tokens_to_add(pair=False)
+        return specials + 1, f"{specials} special tokens and one token of text"
+
     @cached_property
     def max_length(self) -> int:
         wanted = int(self.cfg["max_length"])
+        minimum, why = self.min_length(self.tokenizer)
+        if wanted < minimum:
+            raise ConfigError(
+                f"data.max_length={wanted} is below what this task needs with this tokenizer: {minimum} ({why}). "
+                f"Fix: data.max_length>={minimum}."
+            )
         limit = self.tokenizer.model_max_length
         if limit and limit < wanted:
             log.warning("data.max_length=%d exceeds the tokenizer's limit %d: using %d.", wanted, limit, limit)

@@ -16,6 +16,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from transformers import PreTrainedTokenizerBase
 
@@ -56,6 +57,46 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             ) from err
         finally:
             self.seconds += time.perf_counter() - start
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose state survives a moved or copied run directory.
+
+    Lightning keeps only `best_model_path` when the directory a checkpoint records differs from the current
+    one: the best score is forgotten (the resumed run tests and exports a worse model), and the next save goes
+    to `last-v1.ckpt` while `last.ckpt` stays behind (the next resume goes back in time). Here the recorded
+    paths are re-anchored to the current directory first, so the run goes on as if it had never moved; a
+    checkpoint the run still needs but that was not copied along stops the resume with the fix.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved, here = state_dict.get("dirpath"), self.dirpath
+        if saved and here and os.path.realpath(saved) != os.path.realpath(here):
+            state_dict = reanchor(state_dict, saved, here)
+        super().load_state_dict(state_dict)
+
+
+def reanchor(state: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """A ModelCheckpoint state with every path under `old` moved under `new`; each must exist there."""
+
+    def moved(path: str) -> str:
+        if not path or not Path(path).is_relative_to(old):
+            return path
+        target = str(Path(new) / Path(path).relative_to(old))
+        if not Path(target).exists():
+            raise MissingError(
+                f"The run directory moved ({old} -> {new}) but {Path(path).name}, which the run still tracks, is "
+                f"not in {new}. Fix: copy the whole checkpoints directory along, or start a new run from this "
+                "checkpoint's weights."
+            )
+        return target
+
+    out = dict(state, dirpath=new)
+    for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+        out[key] = moved(state.get(key) or "")
+    out["best_k_models"] = {moved(k): v for k, v in (state.get("best_k_models") or {}).items()}
+    log.info("Run directory moved: checkpoint paths re-anchored from %s to %s.", old, new)
+    return out
 
 
 def checkpoint_error(path: Path) -> str | None:

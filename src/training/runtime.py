@@ -8,6 +8,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from src.utils.errors import ConfigError
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
@@ -44,3 +45,23 @@ def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
         kwargs["precision"] = resolve_precision(kwargs["precision"], kwargs.get("accelerator"))
         log.info("Precision: %s.", kwargs["precision"])
     return kwargs
+
+
+def check_training_length(trainer: Any) -> None:
+    """Refuse trainer settings that train nothing (an untrained head would be tested and exported as `ok`) or
+    never end (the LR schedule needs a length), before any work."""
+    epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps")
+    limit = trainer.get("limit_train_batches")
+    nothing = [f"trainer.{k}={v}" for k, v in (("max_epochs", epochs), ("max_steps", steps)) if v == 0]
+    if limit is not None and float(limit) == 0:
+        nothing.append(f"trainer.limit_train_batches={limit}")
+    if nothing:
+        raise ConfigError(
+            f"{', '.join(nothing)} trains nothing: the untrained head would be tested and exported. Fix: "
+            "trainer.max_epochs>=1 (or trainer.max_steps>=1), or train=false ckpt_path=<checkpoint> to test one."
+        )
+    if epochs in (None, -1) and steps in (None, -1) and not trainer.get("max_time"):
+        raise ConfigError(
+            "trainer.max_epochs=-1 and trainer.max_steps=-1: the run would never end and the learning-rate schedule "
+            "needs a length. Fix: trainer.max_epochs=<n> or trainer.max_steps=<n>."
+        )

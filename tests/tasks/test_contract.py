@@ -91,8 +91,14 @@ def test_task_contract(task_name: str, variant: str, tiny: dict, tmp_path: Path)
     assert {k: evaluated[k] for k in tested} == pytest.approx(tested, abs=1e-6)
 
     # resume from last.ckpt for one more epoch: the run continues where it stopped
-    resumed = train(compose_config([*base, "ckpt_path=last", "trainer.max_epochs=3", "test=false", "export=false"],
-                                   output_dir=run))  # fmt: skip
+    longer = [
+        "ckpt_path=last",
+        "trainer.max_epochs=3",
+        "allow_changes=[trainer.max_epochs]",
+        "test=false",
+        "export=false",
+    ]
+    resumed = train(compose_config([*base, *longer], output_dir=run))
     assert f"{monitor}_best" in resumed
 
     # predict; the export in its AutoModelFor* class, input by input; the pipeline of the head; ONNX: the same

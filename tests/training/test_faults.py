@@ -77,7 +77,7 @@ def test_signal_saves_a_resumable_checkpoint_and_exits_nonzero(
 
     from src.train import train  # resume: the run finishes, its metrics.csv keeps the interrupted run's rows
 
-    train(compose_config([*base, "ckpt_path=last"], output_dir=tmp_path))
+    train(compose_config([*base, "ckpt_path=last", "allow_changes=[callbacks.sig.*]"], output_dir=tmp_path))
     with (tmp_path / "csv" / "metrics.csv").open() as f:
         steps = [int(r["step"]) for r in csv.DictReader(f) if r["train/loss_step"]]
     assert steps == list(range(10))  # steps 0-3 of the interrupted run, 4-9 of the resumed one, each once
@@ -175,7 +175,7 @@ def test_tensorboard_history_survives_a_resume(tiny: dict, sentiment_dir: Path, 
             "+callbacks.record.stop_at_step=3"]  # fmt: skip
     with pytest.raises(InterruptedForTest):
         train(compose_config([*base, *stop], output_dir=tmp_path))
-    train(compose_config([*base, "ckpt_path=last"], output_dir=tmp_path))
+    train(compose_config([*base, "ckpt_path=last", "allow_changes=[callbacks.record.*]"], output_dir=tmp_path))
     files = sorted((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     steps = []
     for f in files:
@@ -183,3 +183,15 @@ def test_tensorboard_history_survives_a_resume(tiny: dict, sentiment_dir: Path, 
         events.Reload()
         steps.append([e.step for e in events.Scalars("train/loss_step")])
     assert len(files) == 2 and steps[0] == [0, 1, 2] and steps[1] == list(range(3, 10))
+
+
+def test_max_steps_shorter_than_an_epoch_validates_at_the_stop(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    """Before: 20 of 34 steps ran, no validation ever did, EarlyStopping raised `val/acc not available` and no
+    checkpoint was saved. Now the last step is validated and checkpointed; the run tests and exports it."""
+    from src.train import train
+
+    overrides = tiny_overrides(tiny["bert"], sentiment_dir, "logger=none", "trainer.max_steps=3")  # 17 steps an epoch
+    metrics = train(compose_config(overrides, output_dir=tmp_path))
+    assert "val/acc_best" in metrics and "test/acc" in metrics and (tmp_path / "hf_model").is_dir()
+    (best,) = (tmp_path / "checkpoints").glob("best-*.ckpt")
+    assert torch.load(best, map_location="cpu", weights_only=True)["global_step"] == 3

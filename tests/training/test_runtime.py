@@ -87,3 +87,29 @@ def test_throughput_logs_mfu_with_a_configured_peak(tiny: dict, sentiment_dir: P
     assert 0 < metrics["train/mfu"] < 1 and metrics["train/step_time_ms"] > 0 and metrics["train/peak_memory_gb"] > 0
     expected = metrics["train/samples_per_sec"] * metrics["train/epoch_seconds"]
     assert expected == pytest.approx(5 * 32, rel=1e-6)  # the last epoch: 5 steps of 32 samples, none warming up
+
+
+@pytest.mark.parametrize(
+    ("trainer", "message"),
+    [
+        ({"max_epochs": 0, "max_steps": -1}, r"trainer.max_epochs=0 trains nothing"),
+        ({"max_epochs": 3, "max_steps": 0}, r"trainer.max_steps=0 trains nothing"),
+        ({"max_epochs": 3, "max_steps": -1, "limit_train_batches": 0.0}, r"trainer.limit_train_batches=0.0 trains"),
+        ({"max_epochs": -1, "max_steps": -1}, r"the run would never end"),
+    ],
+)
+def test_settings_that_train_nothing_or_forever_are_refused(trainer: dict, message: str) -> None:
+    from src.training.runtime import check_training_length
+
+    with pytest.raises(KeyError, match=message):
+        check_training_length(trainer)
+    check_training_length({"max_epochs": -1, "max_steps": -1, "max_time": "00:01:00:00"})  # a time limit ends it
+
+
+def test_max_epochs_0_fails_before_any_work(tmp_path: Path) -> None:
+    """Before: an untrained head was tested, exported and the run ended `ok`."""
+    from src.train import train
+    from tests.conftest import compose_config
+
+    with pytest.raises(KeyError, match=r"trainer.max_epochs=0 trains nothing.*Fix: trainer.max_epochs>=1"):
+        train(compose_config(["trainer.max_epochs=0", "data.path=/nonexistent", "logger=none"], output_dir=tmp_path))
