@@ -19,7 +19,7 @@ import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import OmegaConf
 
-from src.reports.report import Section, markdown_table
+from src.reports.report import Section, markdown_table, md_cell
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
@@ -115,7 +115,8 @@ class Reports(L.Callback):
             cfg = OmegaConf.load(config)
             rows = [(k, OmegaConf.select(cfg, k, throw_on_resolution_failure=False)) for k in KEY_SETTINGS]
             rows = [(k, v) for k, v in rows if v is not None]
-            lines += ["## Settings", "", "| key | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), "",
+            table = [f"| {k} | {md_cell(v)} |" for k, v in rows]
+            lines += ["## Settings", "", "| key | value |", "|---|---|", *table, "",
                       "Full configuration: `.hydra/config.yaml` (overrides: `.hydra/overrides.yaml`).", ""]  # fmt: skip
         lines += self._metrics_lines()
         for stage in ("data", "val", "test"):

@@ -67,15 +67,20 @@ def stage_title(stage: str) -> str:
     return "validation (best epoch)" if stage == "val" else "test"
 
 
+MARKDOWN_ESCAPES = {"|": "\\|", "<": "&lt;", ">": "&gt;", "\r": " ", "\n": " ", "\t": " "}
+
+
+def md_cell(value: Any, max_chars: int = 300) -> str:
+    """One table cell: a label or a text from the data must not break the table (`|`, line breaks) or inject
+    HTML (`<script>`) into a rendered report; long cells are cut."""
+    text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    text = "".join(MARKDOWN_ESCAPES.get(c, c if c.isprintable() else " ") for c in text)
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
 def markdown_table(table: pd.DataFrame, max_chars: int = 300) -> str:
-    """A pipe table; long cells are cut, `|` and newlines escaped."""
-
-    def cell(value: Any) -> str:
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        text = text.replace("|", "\\|").replace("\n", " ")
-        return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
-
-    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    """A pipe table, header and cells escaped (`md_cell`)."""
+    header = "| " + " | ".join(md_cell(c, max_chars) for c in table.columns) + " |"
     rule = "|" + "---|" * len(table.columns)
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    rows = ["| " + " | ".join(md_cell(v, max_chars) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"

@@ -100,3 +100,16 @@ def test_interrupted_run_keeps_its_best_validation_report(tiny: dict, sentiment_
         train(compose_config(overrides, output_dir=tmp_path))
     assert (tmp_path / "report" / "val" / "confusion_matrix.png").is_file()
     assert "## Evaluation: validation (best epoch)" in (tmp_path / "report.md").read_text()
+
+
+def test_labels_and_texts_from_the_data_cannot_break_report_md() -> None:
+    """A label with `|`, a line break or HTML would split a table row or inject markup into a rendered report."""
+    import pandas as pd
+
+    from src.reports.report import markdown_table, md_cell
+
+    assert md_cell("a|b\nc<script>\x07") == "a\\|b c&lt;script&gt; "
+    table = markdown_table(pd.DataFrame({"label|x": ["pos\nneg", "<b>"], "f1": [0.5, 1.0]}))
+    lines = table.splitlines()
+    assert len(lines) == 4 and all(line.count(" | ") == 1 for line in lines if not line.startswith("|-"))
+    assert lines[0] == "| label\\|x | f1 |" and lines[3] == "| &lt;b&gt; | 1.0000 |"

@@ -35,6 +35,70 @@ def missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value)
 
 
+def is_number(value: Any) -> bool:
+    """A number, or a string that reads as one ("3", " 2.5 ", "1e-3"); booleans are not."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return True
+    try:
+        float(str(value).strip())
+    except ValueError:
+        return False
+    return True
+
+
+def check_label_kinds(labels: Sequence[Any], column_name: str, where: str) -> None:
+    """A label column whose values are partly numbers and partly not (`1`, `0`, `pos`; or a score column with a
+    junk cell) is refused, naming the rows of the smaller kind: read as class names, it would silently become a
+    classifier over every distinct value."""
+    rows = [(row, value) for row, value in enumerate(labels) if not missing(value)]
+    numbers = [(row, value) for row, value in rows if is_number(value)]
+    if not numbers or len(numbers) == len(rows):
+        return
+    others = [(row, value) for row, value in rows if not is_number(value)]
+    if len(numbers) >= len(others):
+        what, odd = f"not a number, while {len(numbers)} other rows are numbers (a typo in a score column?)", others
+    else:
+        what, odd = f"a number, while {len(others)} other rows are names", numbers
+    raise_if_problems(
+        {f"label in column {column_name!r} is {what}": [f"row {row} ({value!r})" for row, value in odd]},
+        where, "rows are 0-based, in file order",
+        "Fix: correct these rows. A label column holds class names, class ids or numeric targets, not a mix; if "
+        "these are all class names, say so: data.problem_type=single_label.",
+    )  # fmt: skip
+
+
+def check_label_names(labels: Sequence[Any], names: list[str], where: str) -> None:
+    """Label names that differ only by surrounding spaces are one label written two ways: refused, naming the rows.
+    Names holding line breaks, tabs or `|` are kept (reports escape them) but said before training."""
+    by_form: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        by_form[name.strip()].append(name)
+    problems: dict[str, list[str]] = defaultdict(list)
+    for form, variants in by_form.items():
+        if len(variants) > 1:
+            odd = [v for v in variants if v != form] or variants[1:]
+            where_odd = [f"row {row} ({value!r})" for row, value in enumerate(labels) if value in odd]
+            problems[f"label {form!r} is also written {odd} (surrounding spaces)"] += where_odd
+    fix = "Fix: write each label one way (strip the spaces), or name the labels: data.label_names=[...]."
+    raise_if_problems(problems, where, "rows are 0-based, in file order", fix)
+    odd_names = [n for n in names if any(c in n for c in "\n\r\t|") or not n.isprintable()]
+    if odd_names:
+        log.warning("%s: label names %s hold line breaks, tabs, `|` or control characters; reports escape them.",
+                    where, odd_names)  # fmt: skip
+
+
+def check_text_column(ds: Dataset, name: str, where: str) -> None:
+    """A text column whose type is not text (every value a number: an id column named by data.text_column?)."""
+    feature = ds.features[name]
+    if isinstance(feature, Value) and feature.dtype not in ("string", "large_string", "null"):
+        raise DataError(
+            f"{where}: column {name!r} holds {feature.dtype} values, not texts (e.g. {values(ds, name)[:3]}). "
+            "Fix: point data.text_column (or data.text_pair_column) at the column of texts."
+        )
+
+
 class ClassificationDataModule(TokenizedDataModule):
     """Text (or text pair) classification data: validates texts and labels, tokenizes once, pads per batch."""
 
@@ -58,6 +122,12 @@ class ClassificationDataModule(TokenizedDataModule):
     @property
     def stratify_column(self) -> str | None:
         return "labels" if self.meta.get("info", {}).get("problem_type", self._problem_type) == SINGLE else None
+
+    def min_length(self, tokenizer: PreTrainedTokenizerBase) -> tuple[int, str]:
+        if len(self.text_columns) == 1:
+            return super().min_length(tokenizer)
+        specials = tokenizer.num_special_tokens_to_add(pair=True)
+        return specials + 2, f"{specials} special tokens of a pair and one token of each text"
 
     def batch_columns(self) -> list[str]:
         extra = ["token_type_ids"] if "token_type_ids" in self.splits["train"].column_names else []
@@ -110,6 +180,7 @@ class ClassificationDataModule(TokenizedDataModule):
                 present = [v for v in column(train, spec).tolist() if not missing(v)]
                 found = SINGLE if all(float(v).is_integer() for v in present) else REGRESSION
             else:
+                check_label_kinds(values(train, spec), spec, where)
                 found = SINGLE
         log.info("data.problem_type=null: labels in %s read as %s (set data.problem_type to change it).", where, found)
         return found
@@ -119,8 +190,11 @@ class ClassificationDataModule(TokenizedDataModule):
         problems: dict[str, list[str]] = defaultdict(list)
         texts = {c: values(ds, c) for c in self.text_columns}
         for col, texts_of_col in texts.items():
+            check_text_column(ds, col, where)
             for row, text in enumerate(texts_of_col):
-                if not isinstance(text, str) or not text.strip():
+                if text is not None and not isinstance(text, str):
+                    problems[f"text in column {col!r} is not a string"].append(f"row {row} ({text!r})")
+                elif not text or not text.strip():
                     problems[f"empty or missing text in column {col!r}"].append(f"row {row}")
         rows = ds.select_columns([self.label_spec] if isinstance(self.label_spec, str) else self.label_spec)
         labels = encode(rows, problems)
@@ -178,6 +252,8 @@ class ClassificationDataModule(TokenizedDataModule):
         dtype = feature.dtype if isinstance(feature, Value) else None
         if dtype in ("string", "large_string"):
             names = list(configured) if configured else sorted({v for v in labels if isinstance(v, str) and v})
+            if not configured:
+                check_label_names(labels, names, where)
             return names, {n: i for i, n in enumerate(names)}
         if dtype is not None and dtype.startswith(("int", "uint", "bool", "float")):
             if configured:

@@ -117,6 +117,11 @@ class WordTagDataModule(TokenizedDataModule):
             self.tokenizer_name, trust_remote_code=self.trust_remote_code, key=self.tokenizer_key
         )
 
+    def min_length(self, tokenizer: PreTrainedTokenizerBase) -> tuple[int, str]:
+        """A window holds its special tokens and more than twice the stride (consecutive windows share `stride`)."""
+        specials, stride = tokenizer.num_special_tokens_to_add(pair=False), int(self.cfg.get("stride", 32))
+        return specials + 2 * stride + 1, f"{specials} special tokens and a window over 2 x data.stride={stride}"
+
     def batch_columns(self) -> list[str]:
         return ["input_ids", "labels", "word_ids", "sentence", "tags"]
 
@@ -187,7 +192,10 @@ class WordTagDataModule(TokenizedDataModule):
             at = f"line {lines[row]}" if lines else f"row {row}"
             if not tokens:
                 problems["empty sentence"].append(at)
-            elif not all(isinstance(t, str) and t for t in tokens):
+            elif not all(isinstance(t, str) for t in tokens if t is not None):
+                odd = next(t for t in tokens if t is not None and not isinstance(t, str))
+                problems["token is not a string"].append(f"{at} ({odd!r})")
+            elif not all(tokens):
                 problems["missing or empty token"].append(at)
             elif len(tokens) != len(tags or []):
                 problems["tokens and tags differ in length"].append(f"{at} ({len(tokens)} vs {len(tags or [])})")

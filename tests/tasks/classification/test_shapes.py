@@ -3,6 +3,7 @@ multi-class names read from the data; each with its bad-input error (file, row, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,54 @@ def test_pair_models_need_pairs_at_prediction() -> None:
         check_rows([{"text": "a"}], task.fields({"text_pair": True}), task.name)
     with pytest.raises(ValueError, match=r"reads the input fields \['text'\]; input 0 also has \['text_pair'\]"):
         check_rows([{"text": "a", "text_pair": "b"}], task.fields({"text_pair": False}), task.name)
+
+
+@pytest.mark.parametrize(
+    ("pair", "max_length", "message"),
+    [
+        (False, 2, r"data.max_length=2 is below .*: 3 \(2 special tokens and one token of text\)"),
+        (True, 4, r"data.max_length=4 is below .*: 5 \(3 special tokens of a pair and one token of each text\)"),
+    ],
+)
+def test_max_length_below_what_the_task_needs_is_refused(
+    pair: bool, max_length: int, message: str, tiny: dict, tmp_path: Path
+) -> None:
+    """Before: the token budget went negative (`ids[:-1]`), texts were not cut while the log said they were, and a
+    long text crashed the model mid-training."""
+    rows = [{"text": "the film was good " * 20, "hyp": "yes", "label": i % 2} for i in range(20)]
+    extra = {"text_pair_column": "hyp"} if pair else {}
+    with pytest.raises(KeyError, match=message + r"\. Fix: data.max_length>="):
+        prepared(rows, tmp_path, tiny["bert"], max_length=max_length, **extra)
+    dm = prepared(rows, tmp_path, tiny["bert"], max_length=max_length + 1, **extra)  # the minimum works
+    assert {len(ids) for ids in dm.splits["train"]["input_ids"]} == {max_length + 1}
+
+
+def test_a_score_column_with_a_junk_cell_is_refused_not_read_as_52_classes(tiny: dict, tmp_path: Path) -> None:
+    """Before: one 'high' among numbers made the column strings, and every distinct score a class."""
+    rows = rows_of(40, lambda i: {"score": str(1.0 + (i % 9) / 2)})
+    rows[5]["score"] = "high"
+    with pytest.raises(ValueError, match=r"label in column 'score' is not a number, while 39 other rows are numbers "
+                       r"\(a typo in a score column\?\): row 5 \('high'\)"):  # fmt: skip
+        prepared(rows, tmp_path, tiny["bert"], label_column="score")
+
+
+def test_labels_mixing_ids_and_names_are_refused(tiny: dict, tmp_path: Path) -> None:
+    rows = rows_of(20, lambda i: {"label": ["pos", "neg"][i % 2]})
+    rows[3]["label"], rows[8]["label"] = "1", "0"
+    with pytest.raises(ValueError, match=r"is a number, while 18 other rows are names: row 3 \('1'\), row 8 \('0'\)"):
+        prepared(rows, tmp_path, tiny["bert"])
+    jsonl = tmp_path / "mixed.jsonl"  # JSON keeps the types: 1 and "pos" in one column
+    jsonl.write_text("\n".join(json.dumps({"text": f"film {i}", "label": i if i < 3 else "pos"}) for i in range(12)))
+    cfg = data_config("classification", "imdb", path=str(jsonl), label_names=None, val_size=2, test_size=2)
+    with pytest.raises(ValueError, match=r"is a number, while 9 other rows are names: row 0 \('0'\), row 1 \('1'\)"):
+        ClassificationDataModule(cfg, tokenizer=str(tiny["bert"]), cache_dir=str(tmp_path / "c")).prepare_data()
+
+
+def test_labels_written_two_ways_and_texts_that_are_not_texts(tiny: dict, tmp_path: Path) -> None:
+    rows = rows_of(20, lambda i: {"label": ["pos", "neg"][i % 2]})
+    rows[4]["label"] = "pos "
+    with pytest.raises(ValueError, match=r"label 'pos' is also written \['pos '\] \(surrounding spaces\): row 4"):
+        prepared(rows, tmp_path, tiny["bert"])
+    numbers = [{"id": i, "text": i * 7, "label": ["pos", "neg"][i % 2]} for i in range(20)]
+    with pytest.raises(ValueError, match=r"column 'text' holds int64 values, not texts .*data.text_column"):
+        prepared(numbers, tmp_path, tiny["bert"])

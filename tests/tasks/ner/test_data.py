@@ -173,3 +173,10 @@ def test_a_pos_column_read_as_ner_tags_is_refused_with_the_column_to_use(tiny: d
         prepared(str(tmp_path / "train.txt"), tiny["bert"], tmp_path, conll_tag_column=1)
     dm = prepared(str(tmp_path / "train.txt"), tiny["bert"], tmp_path, conll_tag_column=-1)
     assert dm.label_names == ["O", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+
+
+def test_a_window_too_short_for_its_stride_is_refused_with_the_minimum(tiny: dict, tmp_path: Path) -> None:
+    path = write_parquet(tmp_path, SENTENCES * 2)
+    with pytest.raises(KeyError, match=r"data.max_length=12 is below .*: 13 \(2 special tokens and a window over "
+                       r"2 x data.stride=5\)\. Fix: data.max_length>=13"):  # fmt: skip
+        prepared(str(path), tiny["bert"], tmp_path, max_length=12, stride=5, val_size=1, test_size=1)
