@@ -29,17 +29,19 @@ from src.utils.errors import ConfigError
 MAX_POSITIONS = 128  # tokens the tiny models accept
 
 
-def _wordpiece_vocab(texts: list[str], size: int = 400) -> dict[str, int]:
+def _wordpiece_vocab(texts: list[str], size: int | None = None) -> dict[str, int]:
     """A WordPiece vocabulary learnt by BPE merges with "##" continuations, ties broken by the pair itself.
 
     tokenizers' WordPieceTrainer breaks ties between equally frequent pairs in hash order, so its vocabulary
-    (and every tiny model's metrics) changed from run to run; this one is the same every time.
+    (and every tiny model's metrics) changed from run to run; this one is the same every time. Without a `size`
+    cap, merges go on until every word is one token: the texts of a task added later join the corpus without
+    changing how the other tasks' words are split.
     """
     normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
     counts = Counter(w for text in texts for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
     words = {w: [w[0], *("##" + c for c in w[1:])] for w in counts}
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted({p for parts in words.values() for p in parts})]
-    while len(vocab) < size:
+    while size is None or len(vocab) < size:
         pairs: Counter[tuple[str, str]] = Counter()
         for word, parts in words.items():
             for pair in itertools.pairwise(parts):
@@ -63,12 +65,13 @@ def _wordpiece_vocab(texts: list[str], size: int = 400) -> dict[str, int]:
     return {token: i for i, token in enumerate(vocab)}
 
 
-def _bpe_vocab(texts: list[str], size: int = 500) -> tuple[dict[str, int], list[tuple[str, str]]]:
+def _bpe_vocab(texts: list[str], size: int | None = None) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Byte-level BPE; without a `size` cap every word ends as one token (see `_wordpiece_vocab`)."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     trainer = trainers.BpeTrainer(
-        vocab_size=size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=size or 10**6, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     tok.train_from_iterator(texts, trainer)
     merges = json.loads(tok.to_str())["model"]["merges"]  # [[left, right], ...]
