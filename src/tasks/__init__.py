@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "classification": "src.tasks.classification:TASK",
     "ner": "src.tasks.ner:TASK",
     "tagging": "src.tasks.tagging:TASK",
+    "question_answering": "src.tasks.question_answering:TASK",
 }
 
 
