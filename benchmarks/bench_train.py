@@ -145,7 +145,7 @@ def template_timer(warmup: int, device: str) -> Any:
 
 def run_template(args: argparse.Namespace, data_dir: Path, variant: str, batch_size: int) -> dict:
     from src.train import train
-    from src.utils.config import compose_config  # the composition the CLI does
+    from src.cli import compose_config  # the composition the CLI does
 
     overrides = [
         "model=bert", f"model.pretrained={args.model}", f"data.path={data_dir}", "logger=none", "test=false",

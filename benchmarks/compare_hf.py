@@ -63,7 +63,7 @@ def overrides(args: argparse.Namespace) -> list[str]:
 
 def compose(args: argparse.Namespace, output_dir: Path, extra: list[str] | None = None) -> DictConfig:
     """The config `python src/train.py <overrides>` would run, with its outputs in `output_dir`."""
-    from src.utils.config import compose_config
+    from src.cli import compose_config
 
     return compose_config([*overrides(args), *(extra or [])], output_dir=output_dir)
 
@@ -182,9 +182,9 @@ def logits_scorer(cfg: DictConfig, dm: ClassificationDataModule, backbone_config
     metric code. No target normalisation: the Trainer's model predicts raw targets."""
     import torch
 
-    from src.data.base import plain
     from src.tasks import get_task
     from src.tasks.classification.module import ClassificationModule
+    from src.utils.schema import plain
 
     class LogitsScorer(ClassificationModule):
         def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -27,6 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from src.cli import prepare
 from src.launch.wrap import task_wrapper
 from src.tasks import get_task
 from src.training.checkpoints import read_checkpoint, resolve_ckpt_path
@@ -38,6 +39,7 @@ from src.utils.instantiate import instantiate_group
 from src.utils.log import get_logger, quiet_libraries
 
 log = get_logger("eval")
+prepare()  # config schemas, resolvers, config errors as user errors: before Hydra composes
 
 
 def overrides() -> list:
@@ -74,7 +76,7 @@ def checkpoint_task(cfg: DictConfig, checkpoint: dict, ckpt_path: str) -> str:
 
 def tokenizer_source(cfg: DictConfig, checkpoint: dict) -> str:
     """`tokenizer=` if given, else the tokenizer the checkpoint was trained with (said in the log)."""
-    if cfg.get("tokenizer"):
+    if cfg.tokenizer:
         return str(cfg.tokenizer)
     model = checkpoint["hyper_parameters"]["model"]
     source = model.get("tokenizer") or model["pretrained"]
@@ -87,7 +89,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test one checkpoint; returns the test metrics."""
     quiet_libraries()
     configure_runtime(cfg)
-    if cfg.get("ckpt_path") in (None, "last", "auto"):
+    if cfg.ckpt_path in (None, "last", "auto"):
         raise ConfigError(
             "ckpt_path must name a checkpoint, e.g. ckpt_path=logs/classification/train/<run>/checkpoints/last.ckpt"
         )
@@ -97,7 +99,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     hparams = checkpoint["hyper_parameters"]
     data, seed = data_config(cfg, checkpoint)
     L.seed_everything(seed, workers=True)
-    trust = bool(cfg.get("trust_remote_code", False))  # this command's choice, never the checkpoint's
+    trust = cfg.trust_remote_code  # this command's choice, never the checkpoint's
     STOP.stage = "data preparation"
     datamodule = task.datamodule(
         data, tokenizer=tokenizer_source(cfg, checkpoint), cache_dir=cfg.paths.cache_dir, seed=seed,
@@ -116,8 +118,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     trainer = L.Trainer(
         **trainer_kwargs(cfg.trainer),
-        logger=instantiate_group(cfg.get("logger")) or False,
-        callbacks=instantiate_group(cfg.get("callbacks"), task=task),
+        logger=instantiate_group(cfg.logger) or False,
+        callbacks=instantiate_group(cfg.callbacks, task=task),
     )
     STOP.stage = "test"
     trainer.test(module, datamodule=datamodule)

@@ -26,6 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import hydra
 from omegaconf import DictConfig
 
+from src.cli import prepare
 from src.inference.onnx_export import OnnxSession, export_onnx, graph_axes, max_output_diff, parity_batches
 from src.inference.predictor import load_config, load_model, resolve_max_length
 from src.launch.wrap import task_wrapper
@@ -36,11 +37,12 @@ from src.utils.errors import ConfigError, RunFailed, strip_verbose_flag, user_er
 from src.utils.log import get_logger, quiet_libraries
 
 log = get_logger("export")
+prepare()  # config schemas, resolvers, config errors as user errors: before Hydra composes
 
 
 def output_path(cfg: DictConfig) -> Path:
     """`output`, or <model_dir>/model.onnx (where predict.py backend=onnx looks)."""
-    if cfg.get("output"):
+    if cfg.output:
         return Path(cfg.output)
     if not Path(cfg.model_dir).is_dir():
         raise ConfigError(f"model_dir={cfg.model_dir!r} is not a local directory. Fix: output=<file.onnx>.")

@@ -30,6 +30,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from src.cli import PredictConfig, prepare
 from src.inference.inputs import Field, read_inputs, write_jsonl
 from src.inference.predictor import Predictor, Settings, load_config
 from src.launch.wrap import task_wrapper
@@ -37,9 +38,10 @@ from src.tasks import task_for_model
 from src.training.stop import STOP
 from src.utils.errors import ConfigError, strip_verbose_flag, user_errors
 from src.utils.log import get_logger, quiet_libraries
+from src.utils.schema import fields_of
 
 log = get_logger("predict")
-CONFIG = ROOT / "configs" / "predict.yaml"
+prepare()  # config schemas, resolvers, config errors as user errors: before Hydra composes
 
 
 def build_predictor(cfg: DictConfig, task: Any = None, config: Any = None) -> Predictor:
@@ -54,20 +56,20 @@ def build_predictor(cfg: DictConfig, task: Any = None, config: Any = None) -> Pr
         config=config,
         backend=cfg.backend,
         device=cfg.device,
-        onnx_path=cfg.get("onnx_path"),
-        threads=cfg.get("threads"),
+        onnx_path=cfg.onnx_path,
+        threads=cfg.threads,
         settings=settings,
     )
 
 
 def config_keys() -> set[str]:
-    """predict.py's own config keys (and groups): every other `key=value` is an input field."""
-    return (set(OmegaConf.load(CONFIG)) - {"defaults"}) | {"paths", "hydra"}
+    """predict.py's own config keys and groups (its schema): every other `key=value` is an input field."""
+    return set(fields_of(PredictConfig)) | {"hydra"}
 
 
 def inputs_of(cfg: DictConfig, fields: list[Field], model: str) -> list[dict]:
     """The fields typed on the command line (one input) or the rows of `input=`: exactly one of them."""
-    given = OmegaConf.to_container(cfg.fields) if cfg.get("fields") else {}
+    given = OmegaConf.to_container(cfg.fields)
     names = [f.name for f in fields]
     unknown = sorted(set(given) - set(names))
     if unknown:
@@ -75,14 +77,14 @@ def inputs_of(cfg: DictConfig, fields: list[Field], model: str) -> list[dict]:
             f"{unknown[0]}=...: not an input field of this {model} model (its fields: {names}) nor a predict.py "
             f"config key ({', '.join(sorted(config_keys() - {'paths', 'hydra', 'fields', 'columns', 'task'}))})."
         )
-    if bool(given) == (cfg.get("input") is not None):
+    if bool(given) == (cfg.input is not None):
         example = " ".join(f"{f.name}=..." for f in fields if f.required)
         raise ConfigError(
             f"Give exactly one of the input's fields on the command line ({example}) or input=<file.txt|.csv|.jsonl>,"
             f" e.g. python src/predict.py model_dir=<run>/hf_model {example}"
         )
-    if cfg.get("input") is not None:
-        return read_inputs(cfg.input, fields, OmegaConf.to_container(cfg.columns) if cfg.get("columns") else {})
+    if cfg.input is not None:
+        return read_inputs(cfg.input, fields, OmegaConf.to_container(cfg.columns))
     row = {}
     for field in fields:
         if field.name in given:
@@ -140,10 +142,10 @@ def predict(cfg: DictConfig) -> list[dict]:
     predictor = build_predictor(cfg, task, config)
     STOP.stage = "prediction"
     start = time.perf_counter()
-    records = predictor.predict(texts, progress=bool(cfg.progress) and cfg.get("input") is not None)
+    records = predictor.predict(texts, progress=bool(cfg.progress) and cfg.input is not None)
     seconds = time.perf_counter() - start
-    output = cfg.get("output")
-    if output is None and cfg.get("input") is not None:
+    output = cfg.output
+    if output is None and cfg.input is not None:
         output = Path(cfg.paths.output_dir) / "predictions.jsonl"
     write_jsonl(records, output)
     errors = sum("error" in r for r in records)

@@ -25,12 +25,11 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from src.data.base import TokenizedDataModule, plain
+from src.cli import prepare
+from src.data.base import TokenizedDataModule
 from src.launch.ddp import launch_ranks_from_job_config
-from src.launch.gpu_pool import gpu_count
 from src.launch.sweep import write_result
 from src.launch.wrap import task_wrapper
-from src.models.backbone import check_model_config
 from src.tasks import get_task
 from src.tasks.base import Task
 from src.training.checkpoints import (
@@ -50,9 +49,10 @@ from src.utils.console import flat_config, format_table, scalars
 from src.utils.errors import strip_verbose_flag, user_errors
 from src.utils.instantiate import instantiate_group
 from src.utils.log import get_logger, quiet_libraries
+from src.utils.schema import flagged, plain
 
 log = get_logger("train")
-OmegaConf.register_new_resolver("gpu_count", gpu_count, replace=True)  # launcher=gpu_pool: jobs = GPUs
+prepare()  # config schemas, resolvers, config errors as user errors: before Hydra composes
 
 
 def prepared_data(cfg: DictConfig, task: Task) -> TokenizedDataModule:
@@ -80,13 +80,13 @@ def build(cfg: DictConfig, task: Task, record: dict) -> tuple:
     launch_ranks_from_job_config()  # DDP ranks rerun this job's config, also inside a multirun
     trainer = L.Trainer(
         **trainer_kwargs(cfg.trainer),
-        logger=instantiate_group(cfg.get("logger")) or False,
-        callbacks=[*instantiate_group(cfg.get("callbacks"), task=task), RunRecord(record)],
+        logger=instantiate_group(cfg.logger) or False,
+        callbacks=[*instantiate_group(cfg.callbacks, task=task), RunRecord(record)],
         plugins=[AtomicCheckpointIO()],
     )
     module = task.module(
         plain(cfg.model),
-        datamodule.model_args(cfg.model.get("class_weights")),
+        datamodule.model_args(cfg.model.class_weights),
         options,
         steps_per_epoch=datamodule.batches_per_epoch(trainer.world_size),
     )
@@ -106,14 +106,14 @@ def run(cfg: DictConfig) -> dict[str, float]:
     quiet_libraries()
     configure_runtime(cfg)
     output_dir = Path(cfg.paths.output_dir)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)  # fail before any work
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir)  # fail before any work
     # the config as given, interpolations unresolved: `${paths.output_dir}/checkpoints` is the same setting in a
     # moved run directory, and `task.monitor: auto` is compared before the data resolves it
     record = OmegaConf.to_container(cfg, resolve=False)
     if ckpt_path and cfg.train:  # a resume continues this run: the same config, or changes named and recorded
-        check_resume(read_checkpoint(ckpt_path).get("run_config"), record, ckpt_path, output_dir)
+        saved = read_checkpoint(ckpt_path).get("run_config")
+        check_resume(saved, record, ckpt_path, output_dir, safe=flagged(cfg, "safe"))
     STOP.checkpoint = ckpt_path  # what an interrupted start can resume from
-    check_model_config(cfg.model)
     if cfg.train:
         check_training_length(cfg.trainer)
     task = get_task(cfg.task.name)
@@ -162,7 +162,7 @@ def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns `optimized_metric` for sweepers (NaN for a failed multirun job)."""
     with user_errors():
         metrics = train(cfg)
-    return metrics.get(cfg.get("optimized_metric"), float("nan"))
+    return metrics.get(cfg.optimized_metric, float("nan"))
 
 
 if __name__ == "__main__":

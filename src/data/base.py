@@ -6,6 +6,7 @@ cache, the validation/test carving, subsampling, the dataloaders and the exact-r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -20,36 +21,20 @@ import torch
 from datasets import Dataset, DatasetDict, load_from_disk
 from datasets.utils.stratify import stratified_shuffle_split_generate_indices
 from lightning.pytorch.trainer.states import TrainerFn
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from src.data.batching import EvalBatchSampler, PadCollator, TrainBatchSampler, batches_per_rank
 from src.data.cache import build_once, cache_key, tokenizer_fingerprint
+from src.data.config import SPLITS, DataConfig
 from src.data.sources import BUILDERS, RawData, Reader, load_raw, source_identity
 from src.models.backbone import load_tokenizer
 from src.utils.errors import ConfigError, DataError
 from src.utils.log import get_logger
+from src.utils.schema import build, plain
 
 log = get_logger(__name__)
-
-SPLITS = ("train", "validation", "test")
-COMMON_KEYS = {
-    "path", "subset", "revision", "splits", "val_size", "test_size", "max_samples", "max_length", "batch_size",
-    "eval_batch_size", "num_workers", "group_by_length", "shuffle", "pad_to_multiple_of",
-}  # fmt: skip
-# keys that change batching only, not the tokenized data: not part of the cache key
-BATCHING_KEYS = {"batch_size", "eval_batch_size", "num_workers", "group_by_length", "shuffle", "pad_to_multiple_of"}
-
-
-def plain(cfg: Mapping | DictConfig | None) -> dict:
-    """Config as plain containers: checkpoints must load with torch.load(weights_only=True)."""
-    if cfg is None:
-        return {}
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    return dict(cfg)
-
 
 def raise_if_problems(problems: Mapping[str, list[str]], where: str, counting: str, fix: str) -> None:
     """One error listing every kind of bad row: up to 5 places per kind, how many in all, and the fix."""
@@ -79,7 +64,7 @@ class TokenizedDataModule(L.LightningDataModule):
     """Base data module; a task subclass sets the class variables and implements `validate` and `tokenize`."""
 
     task_name: ClassVar[str]  # the cache is kept per task
-    task_keys: ClassVar[set[str]] = set()  # data.* keys of this task besides COMMON_KEYS
+    config_class: ClassVar[type[DataConfig]] = DataConfig  # the data.* schema of the task family
     readers: ClassVar[dict[str, Reader]] = {}  # extra file readers by suffix (NER: CoNLL text files)
     aligned: ClassVar[dict[str, int]] = {}  # token-aligned list columns and their padding value
     group_column: ClassVar[str | None] = None  # rows that evaluation must keep in one batch (NER windows)
@@ -96,11 +81,7 @@ class TokenizedDataModule(L.LightningDataModule):
         tokenizer_key: str = "model.tokenizer",
     ) -> None:
         super().__init__()
-        self.cfg = plain(data)
-        unknown = set(self.cfg) - COMMON_KEYS - self.task_keys
-        if unknown:
-            known = ", ".join(sorted(COMMON_KEYS | self.task_keys))
-            raise ConfigError(f"Unknown config key(s) data.{', data.'.join(sorted(unknown))}. Known keys: {known}.")
+        self.cfg: Any = build(self.config_class, data, "data")  # typed and checked (eval.py's come from a checkpoint)
         self.tokenizer_name = tokenizer
         self.tokenizer_key = tokenizer_key  # the config key named in errors about the tokenizer
         self.cache_root = Path(cache_dir)
@@ -112,7 +93,7 @@ class TokenizedDataModule(L.LightningDataModule):
         self._prepared = False
         self._samplers: dict[tuple[int, int], TrainBatchSampler] = {}
         # stored in checkpoints (plain containers): eval.py rebuilds the same data from them
-        self.save_hyperparameters({"data": self.cfg, "seed": seed, "tokenizer": tokenizer}, logger=False)
+        self.save_hyperparameters({"data": plain(self.cfg), "seed": seed, "tokenizer": tokenizer}, logger=False)
 
     # ------------------------------------------------------------------ task hooks
     def validate(self, raw: RawData) -> tuple[DatasetDict, dict[str, Any]]:
@@ -161,7 +142,7 @@ class TokenizedDataModule(L.LightningDataModule):
 
     @cached_property
     def max_length(self) -> int:
-        wanted = int(self.cfg["max_length"])
+        wanted = self.cfg.max_length
         minimum, why = self.min_length(self.tokenizer)
         if wanted < minimum:
             raise ConfigError(
@@ -179,11 +160,13 @@ class TokenizedDataModule(L.LightningDataModule):
         suffixes = [*BUILDERS, *self.readers]
         parts = {
             "task": self.task_name,
-            "source": source_identity(self.cfg["path"], self.cfg.get("revision"), suffixes, self.cfg.get("subset")),
+            "source": source_identity(self.cfg.path, self.cfg.revision, suffixes, self.cfg.subset),
             "tokenizer": tokenizer_fingerprint(self.tokenizer),
             "max_length": self.max_length,
             "seed": self.seed,
-            **{k: v for k, v in self.cfg.items() if k not in BATCHING_KEYS},
+            # every key that changes the tokenized rows (not the ones that only change batching)
+            **{f.name: plain(getattr(self.cfg, f.name)) for f in dataclasses.fields(self.cfg)
+               if not f.metadata.get("batching")},
         }
         return self.cache_root / self.task_name / cache_key(parts)
 
@@ -197,9 +180,8 @@ class TokenizedDataModule(L.LightningDataModule):
                 log.info("Using tokenized cache %s", self.cache_path)
                 return
             log.info("Tokenizing %s with %s (max_length=%d) into %s",
-                     self.cfg["path"], self.tokenizer_name, self.max_length, self.cache_path)  # fmt: skip
-            raw = load_raw(self.cfg["path"], revision=self.cfg.get("revision"), readers=self.readers,
-                           subset=self.cfg.get("subset"))  # fmt: skip
+                     self.cfg.path, self.tokenizer_name, self.max_length, self.cache_path)  # fmt: skip
+            raw = load_raw(self.cfg.path, revision=self.cfg.revision, readers=self.readers, subset=self.cfg.subset)
             splits, info = self.validate(self._rename_splits(raw))
             splits = self._carve_and_sample(splits)
             info = self.describe(splits, info)
@@ -211,7 +193,7 @@ class TokenizedDataModule(L.LightningDataModule):
                 log.info("Tokenized %s: %d rows in %.1f s", name, len(split), time.perf_counter() - start)
             tokenized.save_to_disk(str(tmp / "data"))
             meta = {"info": info, "splits": stats, "tokenizer": self.tokenizer_name,
-                    "max_length": self.max_length, "data": self.cfg}  # fmt: skip
+                    "max_length": self.max_length, "data": plain(self.cfg)}  # fmt: skip
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
         self._report(meta)
 
@@ -238,12 +220,9 @@ class TokenizedDataModule(L.LightningDataModule):
     def _rename_splits(self, raw: RawData) -> RawData:
         """`data.splits`: which source split plays train/validation/test (e.g. GLUE's unlabelled test:
         `{train: train, test: validation}`, validation then carved from train)."""
-        mapping = self.cfg.get("splits")
+        mapping = self.cfg.splits  # its keys are train/validation/test (the schema checks them)
         if not mapping:
             return raw
-        unknown = set(mapping) - set(SPLITS)
-        if unknown:
-            raise ConfigError(f"data.splits: keys {sorted(unknown)} are not splits; use train, validation, test.")
         splits, origins = DatasetDict(), {}
         for ours, theirs in mapping.items():
             if theirs is None:
@@ -255,20 +234,18 @@ class TokenizedDataModule(L.LightningDataModule):
 
     def _carve_and_sample(self, splits: DatasetDict) -> DatasetDict:
         if "train" not in splits:
-            raise DataError(f"data.path={self.cfg['path']!r} has no train split (found {sorted(splits)}).")
+            raise DataError(f"data.path={self.cfg.path!r} has no train split (found {sorted(splits)}).")
         splits = DatasetDict({k: v for k, v in splits.items() if k in SPLITS})
         total = len(splits["train"])  # fractions are of the original train split
         for name, size_key in (("test", "test_size"), ("validation", "val_size")):
             if name not in splits:
-                size = self.cfg[size_key]
+                size = getattr(self.cfg, size_key)
                 rows = size if size >= 1 else math.ceil(size * total)
                 parts = self._split(splits["train"], test_size=rows, key=f"data.{size_key}={size}")
                 splits["train"], splits[name] = parts["train"], parts["test"]
                 log.info("No %s split in the data: carved %d rows from train (data.%s=%s, seed %d).",
                          name, rows, size_key, size, self.seed)  # fmt: skip
-        for name, limit in (self.cfg.get("max_samples") or {}).items():
-            if name not in SPLITS:
-                raise ConfigError(f"data.max_samples.{name}: unknown split; use train, validation or test.")
+        for name, limit in self.cfg.max_samples.items():  # keys are splits, limits rows (the schema checks them)
             if limit is not None and limit < len(splits[name]):
                 splits[name] = self._split(splits[name], train_size=limit, key=f"data.max_samples.{name}")["train"]
         return DatasetDict({k: splits[k] for k in SPLITS})
@@ -314,11 +291,11 @@ class TokenizedDataModule(L.LightningDataModule):
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def collator(self) -> PadCollator:
-        return PadCollator(self.tokenizer.pad_token_id, self.cfg.get("pad_to_multiple_of"), aligned=self.aligned)
+        return PadCollator(self.tokenizer.pad_token_id, self.cfg.pad_to_multiple_of, aligned=self.aligned)
 
     def _loader(self, split: str, batch_sampler) -> DataLoader:
         ds = self.splits[split].select_columns(self.batch_columns())
-        workers = int(self.cfg.get("num_workers") or 0)
+        workers = self.cfg.num_workers
         return DataLoader(
             ds,
             batch_sampler=batch_sampler,
@@ -336,10 +313,10 @@ class TokenizedDataModule(L.LightningDataModule):
         if (rank, world) not in self._samplers:
             self._samplers[(rank, world)] = TrainBatchSampler(
                 column(self.splits["train"], "length"),
-                int(self.cfg["batch_size"]),
+                self.cfg.batch_size,
                 seed=self.seed,
-                group_by_length=bool(self.cfg.get("group_by_length", True)),
-                shuffle=bool(self.cfg.get("shuffle", True)),
+                group_by_length=self.cfg.group_by_length,
+                shuffle=self.cfg.shuffle,
                 rank=rank,
                 world_size=world,
             )
@@ -347,7 +324,7 @@ class TokenizedDataModule(L.LightningDataModule):
 
     def batches_per_epoch(self, world_size: int = 1) -> int:
         """Training batches per epoch on each of `world_size` ranks (what the LR schedule is sized from)."""
-        return batches_per_rank(len(self.splits["train"]), int(self.cfg["batch_size"]), world_size)
+        return batches_per_rank(len(self.splits["train"]), self.cfg.batch_size, world_size)
 
     def train_dataloader(self) -> DataLoader:
         sampler = self.train_sampler()
@@ -358,7 +335,7 @@ class TokenizedDataModule(L.LightningDataModule):
 
     def _eval_loader(self, split: str) -> DataLoader:
         rank, world = self._rank_world()
-        size = int(self.cfg.get("eval_batch_size") or self.cfg["batch_size"])
+        size = self.cfg.eval_batch_size or self.cfg.batch_size
         data = self.splits[split]
         groups = column(data, self.group_column) if self.group_column else None
         sampler = EvalBatchSampler(column(data, "length"), size, groups=groups, rank=rank, world_size=world)

@@ -21,11 +21,12 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from src.data.batching import PadCollator
-from src.data.sequences import special_framing
+from src.data.sequences import TRUNCATION_MODES, special_framing
 from src.inference.inputs import Field, check_rows, empty_field
 from src.models.io import ModelIO
 from src.utils.errors import ConfigError, LoadError, MissingError
 from src.utils.hub import ensure_hub_or_offline, looks_like_hub_id
+from src.utils.schema import build, key
 
 # position ids start at padding_idx + 1 in these models: two position embeddings are not usable
 OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer", "mpnet"}
@@ -135,15 +136,18 @@ class TorchBackend:
 
 @dataclass
 class Settings:
-    """How inputs become sequences and batches (the predict config keys of the same names); a task reads
-    and checks the keys that concern it (`Task.check_settings`)."""
+    """How inputs become sequences and batches: the predict config keys of the same names, declared here. A task
+    reads and checks the keys that concern it (`Task.check_settings`)."""
 
-    batch_size: int = 32
-    max_length: int | None = None  # null: tokenizer's model_max_length capped by the position embeddings
-    long_text: str = "truncate"  # text classification: truncate | window
-    truncation: str = "head"  # long_text=truncate: head | tail | head+tail
-    head_tokens: int = 128  # truncation=head+tail: tokens kept from the start
-    stride: int = 32  # tokens shared by consecutive windows
+    batch_size: int = key(32, "sequences per forward pass; inputs are sorted by length, so padding stays small", ge=1)
+    max_length: int | None = key(None, "tokens per sequence, special tokens included; null = the tokenizer's limit "
+                                 "capped by the model's positions", ge=1)  # fmt: skip
+    long_text: str = key("truncate", "text classification: truncate (read max_length tokens) | window (average the "
+                         "windows' probabilities)", choices=("truncate", "window"))  # fmt: skip
+    truncation: str = key("head", "long_text=truncate: the part of a long text that is read",
+                          choices=TRUNCATION_MODES)  # fmt: skip
+    head_tokens: int = key(128, "truncation=head+tail: tokens kept from the start, the rest from the end", ge=1)
+    stride: int = key(32, "tokens shared by consecutive windows (long_text=window, word tagging)", ge=0)
 
 
 class Predictor:
@@ -174,7 +178,7 @@ class Predictor:
         self.tokenizer = task.load_tokenizer(self.model_dir, key="model_dir")
         self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
         task.check_model(self.config, self.labels, f"model_dir={self.model_dir!r}")
-        self.settings = settings or Settings()
+        self.settings = build(Settings, settings or Settings(), "")  # the keys' ranges and choices, as predict.py's
         self.max_length = resolve_max_length(self.settings.max_length, self.tokenizer, self.config)
         self.prefix, self.suffix = special_framing(self.tokenizer)
         self.budget = self.max_length - len(self.prefix) - len(self.suffix)  # text tokens per sequence

@@ -102,6 +102,6 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        if summarize(sweep_dir, config.task.monitor, config.task.get("monitor_mode", "max")):
+        if summarize(sweep_dir, config.task.monitor, config.task.monitor_mode):
             print((sweep_dir / "summary.md").read_text())
             log.info("Sweep summary: %s (and summary.csv)", sweep_dir / "summary.md")

@@ -11,18 +11,16 @@ from typing import Any
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from src.launch.ddp import fresh_distributed_state
 from src.launch.sweep import in_multirun, write_result
-from src.training.run_dir import run_subdir
 from src.training.stop import STOP
 from src.utils.errors import RunInterrupted, UserError, require_values
 from src.utils.log import get_logger
+from src.utils.schema import validate
 
 log = get_logger(__name__)
-# configs/hydra/default.yaml: where Hydra writes the config of this invocation (never over a run's first one)
-OmegaConf.register_new_resolver("run_subdir", run_subdir, replace=True)
 
 
 def close_loggers() -> None:
@@ -38,10 +36,11 @@ def close_loggers() -> None:
 def task_wrapper(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     @functools.wraps(fn)
     def wrapped(cfg: DictConfig) -> Any:
-        output_dir = cfg.paths.get("output_dir")
+        output_dir = cfg.paths.output_dir
         try:
             with fresh_distributed_state(), STOP.watching():
                 require_values(cfg)  # mandatory `???` values named before any work, in every entry point
+                validate(cfg)  # every key known, every value allowed (types were checked when composing)
                 try:
                     return fn(cfg)
                 except SIGTERMException:  # Lightning's own SIGTERM handler won a race with ours (exit 0 otherwise)

@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from src.utils.errors import ConfigError, LoadError, MissingError
+from src.utils.errors import LoadError, MissingError
 from src.utils.hub import ensure_hub_or_offline, looks_like_hub_id, missing_resource_message
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
-
-# every key of the `model` config group (configs/model/_encoder.yaml)
-MODEL_KEYS = {
-    "pretrained", "tokenizer", "revision", "trust_remote_code", "attn_implementation", "freeze_backbone",
-    "class_weights", "compile", "gradient_checkpointing", "optimizer", "scheduler",
-}  # fmt: skip
-
-
-def check_model_config(model: Mapping) -> None:
-    """Reject misspelt `model.*` keys before any work (they would otherwise be ignored silently)."""
-    unknown = sorted(set(model) - MODEL_KEYS)
-    if unknown:
-        raise ConfigError(f"Unknown config key(s) model.{', model.'.join(unknown)}. Known keys: {sorted(MODEL_KEYS)}.")
 
 
 def _check_source(name: str, key: str) -> None:

@@ -12,8 +12,10 @@ import torch
 
 from src.models.backbone import freeze_encoder, load_model
 from src.models.compile import compile_backbone
+from src.models.config import EncoderConfig
 from src.models.optim import clip_gradients, configure_optimizers
 from src.training.seeding import rng_state, set_rng_state
+from src.utils.schema import build
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # batch keys the backbone reads
 
@@ -43,22 +45,23 @@ class EncoderModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)  # plain containers only: checkpoints load with weights_only=True
+        self.settings = build(EncoderConfig, model, "model")  # the model group, typed (checked again: a checkpoint's)
         self.model = load_model(
             self.auto_class,
-            model["pretrained"],
+            self.settings.pretrained,
             label_names=label_names,
             config_dict=backbone_config,
             config_overrides=self.config_overrides(),
-            trust_remote_code=bool(model.get("trust_remote_code", False)),
-            revision=model.get("revision"),
-            attn_implementation=model.get("attn_implementation"),
+            trust_remote_code=self.settings.trust_remote_code,
+            revision=self.settings.revision,
+            attn_implementation=self.settings.attn_implementation,
         )
         self.hparams["backbone_config"] = self.model.config.to_dict()
-        if model.get("freeze_backbone"):
+        if self.settings.freeze_backbone:
             freeze_encoder(self.model)
-        if model.get("gradient_checkpointing"):
+        if self.settings.gradient_checkpointing:
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        compile_backbone(self.model, model.get("compile") or False)
+        compile_backbone(self.model, self.settings.compile)
         # a plain attribute, not a buffer: FSDP mixed precision would cast a buffer to bf16
         self.class_weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
         self.predictions: dict[str, dict[str, torch.Tensor]] = {}  # last epoch's, per stage (for reports)
@@ -135,11 +138,10 @@ class EncoderModule(L.LightningModule):
             self.log("train/lr", self.optimizers().optimizer.param_groups[0]["lr"], on_step=True, on_epoch=False)
 
     def configure_optimizers(self) -> dict:
-        cfg = self.hparams.model
         steps = self.hparams.steps_per_epoch
         if steps is None:
             raise RuntimeError("steps_per_epoch was not given: train.py passes the data module's batches_per_epoch().")
-        return configure_optimizers(self, cfg["optimizer"], cfg.get("scheduler"), steps)
+        return configure_optimizers(self, self.settings.optimizer, self.settings.scheduler, steps)
 
     def configure_gradient_clipping(
         self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm=None

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from src.models.config import COMPILE_MODES
 from src.utils.errors import ConfigError
-
-COMPILE_MODES = (False, True, "layers", "model")
 
 
 def layer_classes(model: nn.Module) -> set[type[nn.Module]]:

@@ -29,17 +29,15 @@ def no_decay_names(model: torch.nn.Module) -> set[str]:
     return names
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Two AdamW groups: matrices and embeddings with `weight_decay`, biases and norm weights without."""
+def param_groups(model: torch.nn.Module) -> list[dict]:
+    """Two groups: matrices and embeddings with the optimizer's own weight decay (`model.optimizer.weight_decay`),
+    biases and norm weights without."""
     exempt = no_decay_names(model)
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
             (no_decay if name in exempt else decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def warmup_schedule(
@@ -76,12 +74,12 @@ def training_steps(trainer: L.Trainer, batches_per_epoch: int) -> int:
 
 
 def configure_optimizers(
-    module: L.LightningModule, optimizer: Mapping, scheduler: Mapping | None, batches_per_epoch: int
+    module: L.LightningModule, optimizer: Mapping | None, scheduler: Mapping | None, batches_per_epoch: int
 ) -> dict:
     """AdamW-style optimizer from config (`_partial_`), with a per-step warmup/decay schedule."""
-    opt_cfg = dict(optimizer)
-    make_optimizer = instantiate(opt_cfg)
-    opt = make_optimizer(param_groups(module, float(opt_cfg.get("weight_decay", 0.0))))
+    if optimizer is None:
+        raise ConfigError("model.optimizer is null: training needs one. Fix: model/optimizer=adamw (the default).")
+    opt = instantiate(dict(optimizer))(param_groups(module))
     if not scheduler:
         return {"optimizer": opt}
     total = training_steps(module.trainer, batches_per_epoch)

@@ -10,6 +10,7 @@ docs/adding_a_task.md.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +28,12 @@ from src.models.base import EncoderModule
 from src.models.io import ModelIO
 from src.reports.figures import histogram_figure
 from src.reports.report import Section
+from src.tasks.config import TaskConfig
 from src.utils.errors import ConfigError
+from src.utils.schema import build, plain
 
 if TYPE_CHECKING:
     from src.inference.predictor import Predictor, Settings
-
-MONITOR_KEYS = {"name", "monitor", "monitor_mode"}  # task.* keys every task has; the rest go to the module
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Task:
     name: ClassVar[str]
     datamodule_class: ClassVar[type[TokenizedDataModule]]
     module_class: ClassVar[type[EncoderModule]]
-    option_keys: ClassVar[set[str]] = set()  # task.* config keys passed to the module (besides MONITOR_KEYS)
+    options_class: ClassVar[type[TaskConfig]] = TaskConfig  # task.* keys; those beyond TaskConfig's go to the module
     pipeline_task: ClassVar[str | None] = None  # the transformers.pipeline that loads an exported model, if any
 
     @property
@@ -63,16 +64,12 @@ class Task:
     def datamodule(self, data: Any, **kwargs: Any) -> TokenizedDataModule:
         return self.datamodule_class(data, **kwargs)
 
-    def options(self, task_cfg: dict) -> dict[str, Any]:
-        """The task.* keys the module takes; a misspelt key is an error, not silently ignored."""
-        extra = {k: v for k, v in task_cfg.items() if k not in MONITOR_KEYS}
-        unknown = set(extra) - self.option_keys
-        if unknown:
-            raise ConfigError(
-                f"Unknown config key(s) task.{', task.'.join(sorted(unknown))} for task {self.name}. "
-                f"Known keys: {sorted(MONITOR_KEYS | self.option_keys)}."
-            )
-        return extra
+    def options(self, task_cfg: Any) -> dict[str, Any]:
+        """The task.* keys the module takes (those of `options_class` beyond every task's name and monitor), typed
+        and checked (a misspelt key is an error, not silently ignored)."""
+        options = build(self.options_class, task_cfg, "task")
+        common = {f.name for f in dataclasses.fields(TaskConfig)}
+        return {f.name: plain(getattr(options, f.name)) for f in dataclasses.fields(options) if f.name not in common}
 
     def module(self, model: dict, model_args: dict, options: dict, steps_per_epoch: int | None) -> EncoderModule:
         return self.module_class(model=model, **model_args, **options, steps_per_epoch=steps_per_epoch)

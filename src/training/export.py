@@ -9,8 +9,8 @@ from typing import Any
 
 import lightning as L
 
-from src.data.base import plain
 from src.models.base import EncoderModule
+from src.utils.schema import plain
 
 
 def consolidated(path: str, scratch: Path) -> str:

@@ -30,13 +30,9 @@ from src.utils.log import get_logger
 
 log = get_logger(__name__)
 RESUMES = "resumes.jsonl"
-# keys that do not change what is trained or on which data: they may differ between a run and its resume
-SAFE = (
-    "logger", "logger.*", "callbacks.reports.*", "callbacks.progress_bar.*", "callbacks.throughput.*", "paths.*",
-    "ckpt_path", "allow_changes", "train", "test", "export", "optimized_metric", "data.num_workers",
-    "data.eval_batch_size", "trainer.log_every_n_steps", "trainer.enable_progress_bar", "trainer.enable_model_summary",
-    "trainer.default_root_dir", "model.compile", "model.trust_remote_code",
-)  # fmt: skip
+# groups of leaf objects (no schema: their class is their declaration) that do not change what is trained; every
+# other key that may change is declared `safe` in its schema (src/utils/schema.py), and given to check_resume
+SAFE_GROUPS = ("logger", "logger.*", "callbacks.reports.*", "callbacks.progress_bar.*", "callbacks.throughput.*")
 # keys that may change together when the global batch stays the same (more or fewer devices)
 GLOBAL_BATCH = ("data.batch_size", "trainer.devices", "trainer.num_nodes", "trainer.accumulate_grad_batches")
 DEVICES = (*GLOBAL_BATCH, "trainer.strategy", "trainer.accelerator", "trainer.sync_batchnorm")
@@ -75,24 +71,27 @@ def config_changes(saved: dict, current: dict) -> dict[str, tuple[Any, Any]]:
     return {k: (before.get(k), after.get(k)) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)}
 
 
-def unsafe_changes(changes: dict[str, tuple[Any, Any]], saved: dict, current: dict) -> list[str]:
-    """The changed keys that alter the trajectory or the data (device keys only when the global batch changes)."""
+def unsafe_changes(
+    changes: dict[str, tuple[Any, Any]], saved: dict, current: dict, safe: set[str] = frozenset()
+) -> list[str]:
+    """The changed keys that alter the trajectory or the data: all but the `safe` ones (declared so in the schema)
+    and the leaf-object groups that only observe; device keys only when the global batch changes."""
     keep_devices = _global_batch(flatten(saved)) == _global_batch(flatten(current)) is not None
-    return [
-        k for k in changes
-        if not any(fnmatch.fnmatchcase(k, p) for p in SAFE) and not (keep_devices and k in DEVICES)
-    ]  # fmt: skip
+    observers = lambda k: any(fnmatch.fnmatchcase(k, p) for p in SAFE_GROUPS)  # noqa: E731
+    return [k for k in changes if k not in safe and not observers(k) and not (keep_devices and k in DEVICES)]
 
 
-def check_resume(saved: dict | None, current: dict, checkpoint: str, output_dir: str | Path) -> None:
+def check_resume(
+    saved: dict | None, current: dict, checkpoint: str, output_dir: str | Path, safe: set[str] = frozenset()
+) -> None:
     """Refuse a resume whose config changes what is trained, unless `allow_changes` names every such key; record
     an accepted change in <run>/resumes.jsonl. Raises before any work."""
     if saved is None:
         log.warning("%s holds no run config (written by an older version): the resume cannot be checked.", checkpoint)
         return
     changes = config_changes(saved, current)
-    unsafe = unsafe_changes(changes, saved, current)
-    allowed = [str(p) for p in current.get("allow_changes") or []]  # keys or patterns (callbacks.probe.*)
+    unsafe = unsafe_changes(changes, saved, current, safe)
+    allowed = [str(p) for p in current["allow_changes"]]  # keys or patterns (callbacks.probe.*)
     refused = [k for k in unsafe if not any(fnmatch.fnmatchcase(k, p) for p in allowed)]
     if refused:
         lines = "\n".join(f"  - {k}: {changes[k][0]!r} -> {changes[k][1]!r}" for k in refused)

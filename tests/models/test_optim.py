@@ -12,10 +12,12 @@ from src.models.optim import param_groups, training_steps, warmup_schedule
 
 def test_no_weight_decay_on_biases_and_layernorm() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
-    decay, no_decay = param_groups(model, 0.01)
-    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    decay, no_decay = param_groups(model)
+    assert "weight_decay" not in decay and no_decay["weight_decay"] == 0.0  # decay: the optimizer's own setting
     assert [p.shape for p in decay["params"]] == [torch.Size([4, 4])]
     assert len(no_decay["params"]) == 3  # linear bias, LayerNorm weight and bias
+    adamw = torch.optim.AdamW(param_groups(model), weight_decay=0.01)
+    assert [g["weight_decay"] for g in adamw.param_groups] == [0.01, 0.0]
 
 
 def test_linear_warmup_then_decay_to_zero() -> None:
@@ -57,7 +59,7 @@ def test_weight_decay_is_chosen_by_name_so_flat_fsdp_shards_keep_it(tiny: dict) 
     with torch.no_grad():  # flatten every parameter, as FSDP's flat shards look from outside
         for param in model.parameters():
             param.data = param.data.flatten()
-    decay, no_decay = param_groups(model, 0.01)
+    decay, no_decay = param_groups(model)
     assert sum(p.numel() for p in decay["params"]) > 0.9 * sum(p.numel() for p in model.parameters())
     assert {id(p) for p in no_decay["params"]} == {id(p) for n, p in model.named_parameters() if n in exempt}
 

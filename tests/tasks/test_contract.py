@@ -19,6 +19,7 @@ from src.inference.onnx_export import graph_axes
 from src.inference.predictor import Predictor
 from src.tasks import get_task, task_names
 from src.tasks.base import Task
+from src.tasks.classification.config import ClassificationOptions
 from src.tasks.classification.data import ClassificationDataModule
 from src.tasks.classification.module import ClassificationModule
 from tests.conftest import compose_config
@@ -148,7 +149,7 @@ class _MinimalTask(Task):
     name = "minimal"
     datamodule_class = _MinimalData
     module_class = _MinimalModule
-    option_keys: ClassVar[set[str]] = {"threshold"}
+    options_class = ClassificationOptions
 
 
 MINIMAL = _MinimalTask()

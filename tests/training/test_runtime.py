@@ -99,11 +99,12 @@ def test_throughput_logs_mfu_with_a_configured_peak(tiny: dict, sentiment_dir: P
     ],
 )
 def test_settings_that_train_nothing_or_forever_are_refused(trainer: dict, message: str) -> None:
+    from src.training.config import TrainerConfig
     from src.training.runtime import check_training_length
 
     with pytest.raises(KeyError, match=message):
-        check_training_length(trainer)
-    check_training_length({"max_epochs": -1, "max_steps": -1, "max_time": "00:01:00:00"})  # a time limit ends it
+        check_training_length(TrainerConfig(**trainer))
+    check_training_length(TrainerConfig(max_epochs=-1, max_steps=-1, max_time="00:01:00:00"))  # a time limit ends it
 
 
 def test_max_epochs_0_fails_before_any_work(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ python src/train.py data.path=tweets.csv data.label_column=[anger,joy] data.labe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from datasets import Dataset
@@ -20,6 +20,7 @@ from src.models.io import ModelIO
 from src.reports.report import Section
 from src.tasks.base import Task, Variant
 from src.tasks.classification import predict, report, synthetic
+from src.tasks.classification.config import ClassificationOptions
 from src.tasks.classification.data import MULTI, SINGLE, ClassificationDataModule
 from src.tasks.classification.module import MONITOR, ClassificationModule
 from src.utils.console import format_confusion, format_frame
@@ -29,7 +30,7 @@ class ClassificationTask(Task):
     name = "classification"
     datamodule_class = ClassificationDataModule
     module_class = ClassificationModule
-    option_keys: ClassVar[set[str]] = {"threshold"}
+    options_class = ClassificationOptions
     pipeline_task = "text-classification"
 
     def monitor(self, configured: str, info: dict) -> str:

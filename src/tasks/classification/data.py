@@ -20,8 +20,9 @@ from datasets import Sequence as SequenceFeature
 from transformers import PreTrainedTokenizerBase
 
 from src.data.base import SPLITS, TokenizedDataModule, column, raise_if_problems, values
-from src.data.sequences import TRUNCATION_MODES, special_framing, truncate
+from src.data.sequences import special_framing, truncate
 from src.data.sources import RawData
+from src.tasks.classification.config import TextData
 from src.utils.errors import ConfigError, DataError
 from src.utils.log import get_logger
 
@@ -103,21 +104,18 @@ class ClassificationDataModule(TokenizedDataModule):
     """Text (or text pair) classification data: validates texts and labels, tokenizes once, pads per batch."""
 
     task_name = "classification"
+    config_class = TextData
     _problem_type: str | None = None  # decided by validate() (or read back from the cache's meta)
-    task_keys = {  # noqa: RUF012
-        "text_column", "text_pair_column", "label_column", "label_names", "problem_type", "label_delimiter",
-        "normalize_targets", "truncation", "head_tokens",
-    }  # fmt: skip
 
     # ------------------------------------------------------------------ config
     @property
     def label_spec(self) -> str | list[str]:
-        spec = self.cfg["label_column"]
+        spec = self.cfg.label_column
         return list(spec) if isinstance(spec, (list, tuple)) else spec
 
     @property
     def text_columns(self) -> list[str]:
-        return [self.cfg["text_column"], *([self.cfg["text_pair_column"]] if self.cfg.get("text_pair_column") else [])]
+        return [self.cfg.text_column, *([self.cfg.text_pair_column] if self.cfg.text_pair_column else [])]
 
     @property
     def stratify_column(self) -> str | None:
@@ -135,8 +133,6 @@ class ClassificationDataModule(TokenizedDataModule):
 
     # ------------------------------------------------------------------ validation
     def validate(self, raw: RawData) -> tuple[DatasetDict, dict[str, Any]]:
-        if self.cfg.get("truncation", "head") not in TRUNCATION_MODES:
-            raise ConfigError(f"data.truncation={self.cfg['truncation']!r}: use one of {TRUNCATION_MODES}.")
         labels = [self.label_spec] if isinstance(self.label_spec, str) else self.label_spec
         for name, ds in raw.splits.items():
             absent = [c for c in (*self.text_columns, *labels) if c not in ds.column_names]
@@ -149,7 +145,7 @@ class ClassificationDataModule(TokenizedDataModule):
         if ignored:
             log.info("Ignoring splits %s (only %s are used).", ignored, ", ".join(SPLITS))
         if "train" not in raw.splits:
-            raise DataError(f"data.path={self.cfg['path']!r} has no train split (found {sorted(raw.splits)}).")
+            raise DataError(f"data.path={self.cfg.path!r} has no train split (found {sorted(raw.splits)}).")
         train = raw.splits["train"]
         self._problem_type = self._infer_problem_type(train, raw.where("train"))
         encode, names = {SINGLE: self._single, MULTI: self._multi, REGRESSION: self._regression}[self._problem_type](
@@ -162,15 +158,11 @@ class ClassificationDataModule(TokenizedDataModule):
         return out, info
 
     def _infer_problem_type(self, train: Dataset, where: str) -> str:
-        configured = self.cfg.get("problem_type")
+        configured = self.cfg.problem_type  # one of PROBLEM_TYPES (the schema checks it)
         if configured is not None:
-            if configured not in PROBLEM_TYPES:
-                raise ConfigError(
-                    f"data.problem_type={configured!r}: use null, single_label, multi_label or regression."
-                )
             return PROBLEM_TYPES[configured]
         spec = self.label_spec
-        if not isinstance(spec, str) or self.cfg.get("label_delimiter"):
+        if not isinstance(spec, str) or self.cfg.label_delimiter:
             found = MULTI
         else:
             feature = train.features[spec]
@@ -209,7 +201,7 @@ class ClassificationDataModule(TokenizedDataModule):
     def _fix(self, names: list[str]) -> str:
         if self._problem_type == REGRESSION:
             return "Fix: drop or correct these rows (texts must be non-empty, targets finite numbers)."
-        if self.cfg.get("label_names"):
+        if self.cfg.label_names:
             return (
                 f"Fix: drop or correct these rows. The label set is data.label_names={names} (from the data "
                 "config); if your data has other labels, set data.label_names=null to read them from the data."
@@ -238,7 +230,7 @@ class ClassificationDataModule(TokenizedDataModule):
 
     def _label_mapping(self, feature, labels: list, where: str) -> tuple[list[str], dict]:
         """Label names and a value -> id map. Integer labels are indices into data.label_names."""
-        configured = self.cfg.get("label_names")
+        configured = self.cfg.label_names
         if isinstance(feature, ClassLabel):
             names = list(feature.names)
             if configured:
@@ -265,7 +257,7 @@ class ClassificationDataModule(TokenizedDataModule):
 
     # ---- multi label
     def _multi(self, train: Dataset, where: str):
-        spec, configured = self.label_spec, self.cfg.get("label_names")
+        spec, configured = self.label_spec, self.cfg.label_names
         if isinstance(spec, list):  # one 0/1 column per label
             names = list(configured or spec)
             if len(names) != len(spec):
@@ -313,9 +305,9 @@ class ClassificationDataModule(TokenizedDataModule):
         """The labels of one row: a list column, or a delimited string (data.label_delimiter; an empty cell
         is a row without labels, as CSV cannot tell an empty string from a missing one)."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            return [] if self.cfg.get("label_delimiter") else None
+            return [] if self.cfg.label_delimiter else None
         if isinstance(value, str):
-            delimiter = self.cfg.get("label_delimiter")
+            delimiter = self.cfg.label_delimiter
             if not delimiter:
                 raise ConfigError(
                     f"data.label_column={self.label_spec!r} holds strings such as {value!r} but problem_type is "
@@ -329,7 +321,7 @@ class ClassificationDataModule(TokenizedDataModule):
         spec = self.label_spec
         if not isinstance(spec, str):
             raise ConfigError(f"data.label_column={spec}: regression takes one numeric column.")
-        names = list(self.cfg.get("label_names") or [spec])
+        names = list(self.cfg.label_names or [spec])
         if len(names) != 1:
             raise ConfigError(f"data.label_names={names}: regression has one output; give one name or null.")
 
@@ -369,7 +361,7 @@ class ClassificationDataModule(TokenizedDataModule):
                 log.warning("Labels never positive in train (they cannot be learnt): %s.", absent)
         else:
             targets = column(train, "labels").astype(float)
-            if self.cfg.get("normalize_targets", True):
+            if self.cfg.normalize_targets:
                 std = float(targets.std())
                 info |= {"target_mean": float(targets.mean()), "target_std": std if std > 0 else 1.0}
         return info
@@ -385,7 +377,7 @@ class ClassificationDataModule(TokenizedDataModule):
     def _encode_texts(self, batch: dict, tokenizer: PreTrainedTokenizerBase, max_length: int) -> dict:
         prefix, suffix = special_framing(tokenizer)
         budget = max_length - len(prefix) - len(suffix)
-        mode, head = self.cfg.get("truncation", "head"), int(self.cfg.get("head_tokens", 128))
+        mode, head = self.cfg.truncation, self.cfg.head_tokens
         # tokenize untruncated, then cut ourselves: we learn which rows were truncated and can keep head+tail
         full = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
         ids = [prefix + truncate(x, budget, mode, head) + suffix for x in full]

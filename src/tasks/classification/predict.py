@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from src.data.sequences import TRUNCATION_MODES, truncate, windows
+from src.data.sequences import truncate, windows
 from src.inference.inputs import Field
 from src.inference.predictor import Encoded, Outputs
 from src.tasks.classification.data import MULTI, REGRESSION, SINGLE
@@ -20,8 +20,6 @@ from src.utils.errors import ConfigError
 if TYPE_CHECKING:
     from src.inference.predictor import Predictor, Settings
 
-LONG_TEXT_MODES = ("truncate", "window")
-
 
 def problem_type(predictor: Predictor) -> str:
     """From the config; models exported elsewhere without one: one output is a score, more are classes."""
@@ -29,10 +27,7 @@ def problem_type(predictor: Predictor) -> str:
 
 
 def check_settings(settings: Settings, budget: int, info: dict) -> None:
-    if settings.long_text not in LONG_TEXT_MODES:
-        raise ConfigError(f"long_text={settings.long_text!r}: use one of {LONG_TEXT_MODES}.")
-    if settings.truncation not in TRUNCATION_MODES:
-        raise ConfigError(f"truncation={settings.truncation!r}: use one of {TRUNCATION_MODES}.")
+    """What depends on the model: windows over one text (not pairs), windows of more than twice the stride."""
     if settings.long_text == "window":
         if info.get("text_pair"):
             raise ConfigError("long_text=window reads one long text; this model reads pairs. Fix: long_text=truncate.")

@@ -70,7 +70,7 @@ class NERDataModule(WordTagDataModule):
         candidates = sorted(i for i, n in columns.items() if n >= 0.9 * lines)
         if not candidates:
             return ""
-        configured = int(self.cfg.get("conll_tag_column", -1))
+        configured = self.cfg.conll_tag_column
         return (f"In {path}, columns {candidates} (0-based) hold BIO-style tags; data.conll_tag_column={configured} "
                 "reads another one (in CoNLL-2003 files the NER tag is the last column, -1). ")  # fmt: skip
 

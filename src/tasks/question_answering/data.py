@@ -13,7 +13,7 @@ window also carries its context and gold answers, so the module scores whole que
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from datasets import Dataset, DatasetDict
@@ -22,13 +22,11 @@ from transformers import PreTrainedTokenizerBase
 from src.data.base import SPLITS, TokenizedDataModule, column, raise_if_problems, values
 from src.data.sequences import special_framing
 from src.data.sources import RawData
+from src.tasks.question_answering.config import QuestionAnsweringData
 from src.utils.errors import ConfigError, DataError
 from src.utils.log import get_logger
 
 log = get_logger(__name__)
-DEFAULTS = {"question_column": "question", "context_column": "context", "answers_column": "answers", "id_column": "id",
-            "doc_stride": 128, "max_answer_length": 30, "n_best": 20, "version_2": None}  # fmt: skip
-LEAST = {"doc_stride": 0, "max_answer_length": 1, "n_best": 1}  # integer keys and their smallest value
 SHAPE = "answers is not {text: [str, ...], answer_start: [int, ...]} with lists of equal length"
 ROWS = "rows are 0-based, in file order"
 
@@ -65,25 +63,14 @@ class QuestionAnsweringDataModule(TokenizedDataModule):
     """SQuAD-style data: validates every row, infers v1/v2, tokenizes into windows, labels start/end tokens."""
 
     task_name = "question_answering"
-    task_keys: ClassVar[set[str]] = set(DEFAULTS)
+    config_class = QuestionAnsweringData
     aligned = {"offset_start": -1, "offset_end": -1}  # noqa: RUF012 (token-aligned columns and their padding)
     group_column = "example"  # a question's windows are evaluated in one batch
     _train_only: str | None = None  # fingerprint of the train split, set by describe(): its windows keep no texts
 
-    def setting(self, key: str) -> Any:
-        """data.<key> or its default, checked where it is read (doc_stride sizes max_length, read for the cache key
-        before validation)."""
-        value = self.cfg.get(key, DEFAULTS[key])
-        value = DEFAULTS[key] if value is None and key != "version_2" else value
-        if key in LEAST and (type(value) is not int or value < LEAST[key]):
-            raise ConfigError(f"data.{key}={value!r}: an integer >= {LEAST[key]}.")
-        if key == "version_2" and value not in (None, True, False):
-            raise ConfigError(f"data.version_2={value!r}: use null (inferred), true or false.")
-        return value
-
     @property
     def doc_stride(self) -> int:
-        return int(self.setting("doc_stride"))
+        return self.cfg.doc_stride
 
     def min_length(self, tokenizer: PreTrainedTokenizerBase) -> tuple[int, str]:
         """A window holds the pair's special tokens, a question of one token and more than doc_stride context
@@ -101,7 +88,7 @@ class QuestionAnsweringDataModule(TokenizedDataModule):
     def validate(self, raw: RawData) -> tuple[DatasetDict, dict[str, Any]]:
         self._check_settings()
         if "train" not in raw.splits:
-            raise DataError(f"data.path={self.cfg['path']!r} has no train split (found {sorted(raw.splits)}).")
+            raise DataError(f"data.path={self.cfg.path!r} has no train split (found {sorted(raw.splits)}).")
         ignored = sorted(set(raw.splits) - set(SPLITS))
         if ignored:
             log.info("Ignoring splits %s (only %s are used).", ignored, ", ".join(SPLITS))
@@ -114,8 +101,6 @@ class QuestionAnsweringDataModule(TokenizedDataModule):
         return out, {"label_names": None, "version_2": version_2}
 
     def _check_settings(self) -> None:
-        for key in (*LEAST, "version_2"):
-            self.setting(key)
         prefix, _ = special_framing(self.tokenizer)
         if not prefix:
             raise ConfigError(
@@ -134,7 +119,7 @@ class QuestionAnsweringDataModule(TokenizedDataModule):
     def _canonical(self, ds: Dataset, where: str) -> Dataset:
         """question (leading blanks dropped, as run_qa.py), context, answer_text, answer_start, id; raises
         listing every bad row."""
-        names = {k: self.setting(k) for k in ("question_column", "context_column", "answers_column")}
+        names = {k: getattr(self.cfg, k) for k in ("question_column", "context_column", "answers_column")}
         absent = [c for c in names.values() if c not in ds.column_names]
         if absent:
             raise ConfigError(
@@ -149,7 +134,7 @@ class QuestionAnsweringDataModule(TokenizedDataModule):
                 problems["empty or missing question"].append(f"row {row}")
             if not isinstance(context, str) or not context.strip():
                 problems["empty or missing context"].append(f"row {row}")
-        if self.setting("version_2") is False:
+        if self.cfg.version_2 is False:
             unanswerable = [f"row {r}" for r, t in enumerate(texts) if not t]
             if unanswerable:
                 problems["no answer (empty answers) but data.version_2=false"] = unanswerable
@@ -157,7 +142,7 @@ class QuestionAnsweringDataModule(TokenizedDataModule):
             "Fix: correct or drop these rows. Each needs a question, a context and answers {text: [...], "
             "answer_start: [...]} with context[answer_start:answer_start+len(text)] == text; a SQuAD v2 "
             "unanswerable question has empty lists (data.version_2=true or null)."))  # fmt: skip
-        id_column = self.setting("id_column")
+        id_column = self.cfg.id_column
         ids = [str(v) for v in values(ds, id_column)] if id_column in ds.column_names else None
         return Dataset.from_dict({
             "question": [q.lstrip() for q in questions], "context": contexts, "answer_text": texts,
@@ -192,7 +177,7 @@ class QuestionAnsweringDataModule(TokenizedDataModule):
 
     def _version_2(self, splits: DatasetDict, raw: RawData) -> bool:
         """data.version_2, or (null) whether a train/validation question has no answer (logged)."""
-        configured = self.setting("version_2")
+        configured = self.cfg.version_2
         if configured is not None:
             return bool(configured)
         seen = {n: sum(not t for t in values(s, "answer_text")) for n, s in splits.items() if n != "test"}
@@ -274,8 +259,8 @@ class QuestionAnsweringDataModule(TokenizedDataModule):
     def model_args(self, class_weights: str | list[float] | None = None) -> dict[str, Any]:
         self.class_weights(class_weights)  # refuses weights: a QA head has no label set to weight
         return {"version_2": bool(self.info["version_2"]), "max_length": self.max_length,
-                "doc_stride": self.doc_stride, "max_answer_length": int(self.setting("max_answer_length")),
-                "n_best": int(self.setting("n_best"))}  # fmt: skip
+                "doc_stride": self.doc_stride, "max_answer_length": self.cfg.max_answer_length,
+                "n_best": self.cfg.n_best}  # fmt: skip
 
 
 def question_windows(

@@ -13,6 +13,7 @@ token over the window's context tokens and CLS, multiplied (for no answer: CLS's
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ import torch
 from src.inference.inputs import Field
 from src.inference.predictor import Encoded, Outputs
 from src.models.io import ModelIO
+from src.tasks.question_answering.config import QuestionAnsweringData
 from src.tasks.question_answering.spans import NONE, Answer, answers, span_probability
 
 if TYPE_CHECKING:
@@ -34,7 +36,9 @@ FIELDS = [
     Field("question", help="the question to answer"),
     Field("context", help="the text holding the answer (read in windows when longer than max_length)"),
 ]
-DEFAULTS = {"max_length": 384, "doc_stride": 128, "max_answer_length": 30, "n_best": 20}  # models exported elsewhere
+# a model exported by another tool records no windows: the data schema's defaults (run_qa.py's) stand in
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(QuestionAnsweringData)
+            if f.name in ("max_length", "doc_stride", "max_answer_length", "n_best")}  # fmt: skip
 
 
 @dataclass

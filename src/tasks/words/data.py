@@ -24,6 +24,7 @@ from src.data.base import SPLITS, TokenizedDataModule, column, raise_if_problems
 from src.data.sequences import special_framing, windows
 from src.data.sources import RawData
 from src.models.backbone import load_tokenizer
+from src.tasks.words.config import WordsData
 from src.utils.errors import ConfigError, DataError
 from src.utils.log import get_logger
 
@@ -95,7 +96,7 @@ class WordTagDataModule(TokenizedDataModule):
     Subclasses set `task_name` and may refine `default_label_names`, `tag_problem` and `continuation`.
     """
 
-    task_keys = {"tokens_column", "tags_column", "label_names", "conll_tag_column", "label_all_subtokens", "stride"}  # noqa: RUF012
+    config_class = WordsData
     aligned = {"labels": -100, "word_ids": -1}  # noqa: RUF012 (token-aligned columns and their padding)
     group_column = "sentence"
     unrepresented_note = "they are predicted as the first label"  # what happens to a word without sub-tokens
@@ -106,8 +107,8 @@ class WordTagDataModule(TokenizedDataModule):
 
     @property
     def readers(self) -> dict:  # type: ignore[override]
-        column = int(self.cfg.get("conll_tag_column", -1))
-        names = {"tags_name": self.cfg["tags_column"], "tokens_name": self.cfg["tokens_column"]}
+        column = self.cfg.conll_tag_column
+        names = {"tags_name": self.cfg.tags_column, "tokens_name": self.cfg.tokens_column}
         reader = lambda path: read_conll(path, column, **names)  # noqa: E731
         return {".txt": reader, ".conll": reader}
 
@@ -119,7 +120,7 @@ class WordTagDataModule(TokenizedDataModule):
 
     def min_length(self, tokenizer: PreTrainedTokenizerBase) -> tuple[int, str]:
         """A window holds its special tokens and more than twice the stride (consecutive windows share `stride`)."""
-        specials, stride = tokenizer.num_special_tokens_to_add(pair=False), int(self.cfg.get("stride", 32))
+        specials, stride = tokenizer.num_special_tokens_to_add(pair=False), self.cfg.stride
         return specials + 2 * stride + 1, f"{specials} special tokens and a window over 2 x data.stride={stride}"
 
     def batch_columns(self) -> list[str]:
@@ -127,9 +128,9 @@ class WordTagDataModule(TokenizedDataModule):
 
     # ------------------------------------------------------------------ validation
     def validate(self, raw: RawData) -> tuple[DatasetDict, dict]:
-        tok_col, tag_col = self.cfg["tokens_column"], self.cfg["tags_column"]
+        tok_col, tag_col = self.cfg.tokens_column, self.cfg.tags_column
         if "train" not in raw.splits:
-            raise DataError(f"data.path={self.cfg['path']!r} has no train split (found {sorted(raw.splits)}).")
+            raise DataError(f"data.path={self.cfg.path!r} has no train split (found {sorted(raw.splits)}).")
         for name in (s for s in SPLITS if s in raw.splits):
             missing = [c for c in (tok_col, tag_col) if c not in raw.splits[name].column_names]
             if missing:
@@ -153,7 +154,7 @@ class WordTagDataModule(TokenizedDataModule):
     def _label_names(self, raw: RawData, tag_col: str) -> list[str]:
         feature = raw.splits["train"].features[tag_col]
         inner = getattr(feature, "feature", None)
-        configured = self.cfg.get("label_names")
+        configured = self.cfg.label_names
         if isinstance(inner, ClassLabel):
             return list(configured or inner.names)
         if isinstance(inner, Value) and inner.dtype.startswith("int"):
@@ -218,12 +219,12 @@ class WordTagDataModule(TokenizedDataModule):
     def tokenize(self, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
         prefix, suffix = special_framing(tokenizer)
         budget = max_length - len(prefix) - len(suffix)  # sub-tokens per window
-        stride = int(self.cfg.get("stride", 32))
+        stride = self.cfg.stride
         if not 0 <= stride < budget // 2:
             raise ConfigError(f"data.stride={stride} must be >= 0 and < {budget // 2} (half a window).")
         names = self.label_names_from(split)
         inside = self.continuation(names)  # label_all_subtokens: the label of a word's later pieces
-        all_subtokens = bool(self.cfg.get("label_all_subtokens", False))
+        all_subtokens = self.cfg.label_all_subtokens
 
         def encode(batch: dict, indices: list[int]) -> dict:
             # tokenize whole sentences, then cut windows ourselves: "first sub-token of a word" stays global
