@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.cli import prepare
 from src.launch.wrap import task_wrapper
+from src.reports.benchmark import benchmark_scores
 from src.tasks import get_task
 from src.training.checkpoints import read_checkpoint, resolve_ckpt_path
 from src.training.runtime import configure_runtime, trainer_kwargs
@@ -129,6 +130,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         if text:
             print(text)
         print(format_table(f"{task.name} test of {ckpt_path}", metrics))
+        if benchmark := benchmark_scores(datamodule.cfg.benchmark, metrics):
+            print(format_table(f"{datamodule.cfg.benchmark.name}, as published tables report it", benchmark))
     return metrics
 
 

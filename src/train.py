@@ -30,6 +30,7 @@ from src.data.base import TokenizedDataModule
 from src.launch.ddp import launch_ranks_from_job_config
 from src.launch.sweep import write_result
 from src.launch.wrap import task_wrapper
+from src.reports.benchmark import benchmark_scores
 from src.tasks import get_task
 from src.tasks.base import Task
 from src.training.checkpoints import (
@@ -144,16 +145,19 @@ def run(cfg: DictConfig) -> dict[str, float]:
     summary.update({k: v for k, v in sorted(metrics.items()) if k.startswith(("val/", "test/", "train/"))})
     if trainer.is_global_zero:
         monitor, test_metric = cfg.task.monitor, cfg.task.monitor.replace("val/", "test/", 1)
+        benchmark = benchmark_scores(datamodule.cfg.benchmark, metrics)
         write_result(
             output_dir, status="pruned" if any(getattr(c, "pruned", False) for c in trainer.callbacks) else "ok",
             monitor=monitor, best_val=metrics.get(f"{monitor}_best", metrics.get(monitor)),
-            test=metrics.get(test_metric), seconds=round(time.perf_counter() - start, 1),
+            test=metrics.get(test_metric), seconds=round(time.perf_counter() - start, 1), benchmark=benchmark,
         )  # fmt: skip
         if cfg.test and "test" in module.predictions:
             text = task.console_summary(module.predictions["test"], {**datamodule.info, **module.export_info()})
             if text:
                 print(text)
         print(format_table(f"{task.name} run summary", summary))
+        if benchmark:
+            print(format_table(f"{datamodule.cfg.benchmark.name}, as published tables report it", benchmark))
     return metrics
 
 

@@ -164,9 +164,9 @@ class TokenizedDataModule(L.LightningDataModule):
             "tokenizer": tokenizer_fingerprint(self.tokenizer),
             "max_length": self.max_length,
             "seed": self.seed,
-            # every key that changes the tokenized rows (not the ones that only change batching)
+            # every key that changes the tokenized rows (not batching or reporting keys)
             **{f.name: plain(getattr(self.cfg, f.name)) for f in dataclasses.fields(self.cfg)
-               if not f.metadata.get("batching")},
+               if f.metadata.get("rows", True)},
         }
         return self.cache_root / self.task_name / cache_key(parts)
 

@@ -41,6 +41,25 @@ def _max_samples(value: Any) -> str | None:
 SIZE = "a fraction of train (0 < x < 1) or a number of rows (>= 1)"
 
 
+def _metric_names(value: Any) -> str | None:
+    ok = isinstance(value, dict) and all(str(v).startswith(("test/", "val/")) for v in value.values())
+    return None if ok else "a mapping of published names to logged metrics (test/... or val/...)"
+
+
+@dataclass
+class Benchmark:
+    """`data.benchmark.*`: how the published results of a public dataset are reported."""
+
+    name: str | None = key(None, "the benchmark's name in published tables, e.g. GLUE MRPC (null: none)")
+    metrics: Any = key(
+        None,
+        help="published metric name -> the logged metric that is it, e.g. {F1: test/equivalent/f1, accuracy: test/acc}",
+        check=_metric_names,
+        allowed="{<published name>: test/<metric>, ...}",
+    )
+    scale: float = key(100.0, "the published tables' scale (100: percentages)", gt=0)
+
+
 @dataclass
 class DataConfig:
     """`data.*` keys of every task."""
@@ -72,16 +91,22 @@ class DataConfig:
         512, "tokens per sequence, special tokens included; longer inputs are cut (and counted)", ge=1
     )
     batch_size: int = key(
-        16, "per device; effective batch = batch_size x devices x accumulate_grad_batches", ge=1, batching=True
+        16, "per device; effective batch = batch_size x devices x accumulate_grad_batches", ge=1, rows=False
     )
     eval_batch_size: int | None = key(
-        64, "per device in validation and test; null = batch_size", ge=1, batching=True, safe=True
+        64, "per device in validation and test; null = batch_size", ge=1, rows=False, safe=True
     )
     num_workers: int = key(
-        2, "dataloader worker processes (0 = load in the training process)", ge=0, batching=True, safe=True
+        2, "dataloader worker processes (0 = load in the training process)", ge=0, rows=False, safe=True
     )
-    group_by_length: bool = key(True, "batch examples of similar length together: much less padding", batching=True)
-    shuffle: bool = key(True, "reshuffle training batches every epoch (false: same batches, same order)", batching=True)
+    group_by_length: bool = key(True, "batch examples of similar length together: much less padding", rows=False)
+    shuffle: bool = key(True, "reshuffle training batches every epoch (false: same batches, same order)", rows=False)
+    benchmark: Benchmark = key(
+        factory=Benchmark,
+        help="a public dataset's published metric(s), printed beside the task's own in the run summary",
+        safe=True,
+        rows=False,
+    )
     pad_to_multiple_of: int | None = key(
-        None, "e.g. 8 for tensor cores; not needed with model.compile=layers", ge=1, batching=True
+        None, "e.g. 8 for tensor cores; not needed with model.compile=layers", ge=1, rows=False
     )

@@ -43,11 +43,12 @@ def key(
     allowed: str | None = None,
     factory: Callable[[], Any] | None = None,
     safe: bool = False,
-    batching: bool = False,
+    rows: bool = True,
 ) -> Any:
     """Declare a config key. `choices`/`ge`/`gt`/`le`/`check` say which values are allowed (`allowed`: how to
     say it, when a `check` decides); `safe`: a resumed run may change it (it does not alter training);
-    `batching`: it changes how data is batched, not the tokenized data (not part of the cache key)."""
+    `rows=False`: a data key that does not change the tokenized rows (batching, reporting): not part of the
+    tokenized-data cache key."""
     metadata = {
         "help": help,
         "choices": choices,
@@ -57,7 +58,7 @@ def key(
         "check": check,
         "allowed": allowed,
         "safe": safe,
-        "batching": batching,
+        "rows": rows,
     }
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
@@ -168,7 +169,7 @@ def validate(cfg: DictConfig, path: str = "") -> None:
 
 
 def flagged(cfg: DictConfig, flag: str, path: str = "") -> set[str]:
-    """The dotted keys of a composed config whose declaration sets `flag` (e.g. safe, batching)."""
+    """The dotted keys of a composed config whose declaration sets `flag` (e.g. safe)."""
     out: set[str] = set()
     schema = OmegaConf.get_type(cfg)
     if dataclasses.is_dataclass(schema):

@@ -2,7 +2,7 @@
 
 | problem_type | loss | metrics (val/, test/) |
 |---|---|---|
-| single_label_classification | cross-entropy (optional class weights) | acc, f1 (macro), auroc, loss |
+| single_label_classification | cross-entropy (optional class weights) | acc, f1 (macro), auroc, <label>/f1, loss |
 | multi_label_classification | BCE with logits (optional pos_weight) | f1_micro, f1_macro, map, auroc, exact_match, |
 | | | <label>/f1, <label>/auroc, loss |
 | regression | MSE on (optionally) normalised targets | mse, mae, pearson, spearman, loss |
@@ -117,6 +117,9 @@ class ClassificationModule(EncoderModule):
                 {"f1": MultilabelF1Score(n, average=None), "auroc": MultilabelAUROC(n, average=None)}
             )
             self.val_per_label, self.test_per_label = per_label.clone(), per_label.clone()
+        elif self.problem_type == SINGLE:  # <stage>/<label>/f1: e.g. GLUE MRPC's F1 is its positive class's
+            per_label = MetricCollection({"f1": MulticlassF1Score(n, average=None)})
+            self.val_per_label, self.test_per_label = per_label.clone(), per_label.clone()
         self.val_loss, self.test_loss = (MeanMetric() for _ in range(2))
         self.val_store, self.test_store = (PredictionStore(*fields) for _ in range(2))
 
@@ -157,16 +160,17 @@ class ClassificationModule(EncoderModule):
             store.update(probs=out, labels=labels, idx=batch["idx"])
         elif self.problem_type == SINGLE:
             metrics.update(out, labels)
+            getattr(self, f"{stage}_per_label").update(out, labels)
             store.update(probs=out, labels=labels, idx=batch["idx"])
         else:
             metrics.update(out, labels.float())
             store.update(preds=out, labels=labels.float(), idx=batch["idx"])
 
     def end_epoch(self, stage: str) -> None:
-        """Compute (synced across ranks), log, reset; per-label scores for multi-label; keep the predictions."""
+        """Compute (synced across ranks), log, reset; per-label scores for classification; keep the predictions."""
         metrics, loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
         scores = {k: v for k, v in metrics.compute().items()} | {f"{stage}/loss": loss.compute()}
-        if self.problem_type == MULTI:
+        if self.problem_type != REGRESSION:
             per_label = getattr(self, f"{stage}_per_label")
             for metric_name, values in per_label.compute().items():
                 for label, value in zip(self.hparams.label_names, values, strict=True):
