@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "ner": "src.tasks.ner:TASK",
     "tagging": "src.tasks.tagging:TASK",
     "question_answering": "src.tasks.question_answering:TASK",
+    "multiple_choice": "src.tasks.multiple_choice:TASK",
 }
 
 
