@@ -21,6 +21,7 @@ os.environ["PROJECT_ROOT"] = str(ROOT)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from src.cli import compose_config  # noqa: E402  (after the environment: transformers reads it at import)
+
 # pytest-xdist workers share the cores: one intra-op thread pool per core, not per worker (oversubscribed OpenMP
 # pools spin against each other). Subprocesses (CLI tests, DDP ranks) inherit the setting.
 if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
