@@ -91,6 +91,8 @@ def build(cfg: DictConfig, task: Task, record: dict) -> tuple:
         options,
         steps_per_epoch=datamodule.batches_per_epoch(trainer.world_size),
     )
+    if (features := module.feature_source()) is not None:  # a frozen encoder's outputs, computed once per split
+        datamodule.attach_features(features)
     return datamodule, trainer, module
 
 

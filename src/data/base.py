@@ -10,7 +10,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
-from src.data.batching import EvalBatchSampler, PadCollator, TrainBatchSampler, batches_per_rank
+from src.data.batching import ROW, EvalBatchSampler, FeatureCollator, PadCollator, TrainBatchSampler, batches_per_rank
 from src.data.cache import build_once, cache_key, tokenizer_fingerprint
 from src.data.config import SPLITS, DataConfig
 from src.data.sources import BUILDERS, RawData, Reader, load_raw, source_identity
@@ -35,6 +35,7 @@ from src.utils.log import get_logger
 from src.utils.schema import build, plain
 
 log = get_logger(__name__)
+
 
 def raise_if_problems(problems: Mapping[str, list[str]], where: str, counting: str, fix: str) -> None:
     """One error listing every kind of bad row: up to 5 places per kind, how many in all, and the fix."""
@@ -92,6 +93,7 @@ class TokenizedDataModule(L.LightningDataModule):
         self._resume: tuple[int, int] | None = None
         self._prepared = False
         self._samplers: dict[tuple[int, int], TrainBatchSampler] = {}
+        self._features: Callable[..., Any] | None = None  # cached encoder outputs per split (attach_features)
         # stored in checkpoints (plain containers): eval.py rebuilds the same data from them
         self.save_hyperparameters({"data": plain(self.cfg), "seed": seed, "tokenizer": tokenizer}, logger=False)
 
@@ -165,8 +167,11 @@ class TokenizedDataModule(L.LightningDataModule):
             "max_length": self.max_length,
             "seed": self.seed,
             # every key that changes the tokenized rows (not batching or reporting keys)
-            **{f.name: plain(getattr(self.cfg, f.name)) for f in dataclasses.fields(self.cfg)
-               if f.metadata.get("rows", True)},
+            **{
+                f.name: plain(getattr(self.cfg, f.name))
+                for f in dataclasses.fields(self.cfg)
+                if f.metadata.get("rows", True)
+            },
         }
         return self.cache_root / self.task_name / cache_key(parts)
 
@@ -293,13 +298,25 @@ class TokenizedDataModule(L.LightningDataModule):
     def collator(self) -> PadCollator:
         return PadCollator(self.tokenizer.pad_token_id, self.cfg.pad_to_multiple_of, aligned=self.aligned)
 
+    def attach_features(self, source: Callable[..., Any]) -> None:
+        """Batches carry a frozen encoder's cached outputs as `features`, gathered by row (`model.freeze_backbone`,
+        src/models/features.py). `source(split, rows, root, collate, batch_size)` gives a split's store; it is
+        called when a loader is built, with the model already where it trains (its device)."""
+        self._features = source
+
     def _loader(self, split: str, batch_sampler) -> DataLoader:
         ds = self.splits[split].select_columns(self.batch_columns())
+        collate = self.collator()
+        if self._features is not None:
+            size = self.cfg.eval_batch_size or self.cfg.batch_size
+            store = self._features(split, ds, self.cache_path / "features", collate, size)
+            ds = ds.add_column(ROW, np.arange(len(ds)))
+            collate = FeatureCollator(collate, store)
         workers = self.cfg.num_workers
         return DataLoader(
             ds,
             batch_sampler=batch_sampler,
-            collate_fn=self.collator(),
+            collate_fn=collate,
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",

@@ -278,3 +278,21 @@ def _sequences(ids: list) -> list[list[int]]:
 
 def _ones_like(values: list) -> list:
     return [_ones_like(v) if isinstance(v, (list, tuple)) else 1 for v in values]
+
+
+ROW = "__row__"  # the row index a batch's examples carry when features are gathered for them
+
+
+class FeatureCollator:
+    """`collate`, plus the batch's cached encoder outputs (`features`), gathered by row from `store` (an object
+    with `gather(rows, length, sequences)`: src/models/features.FeatureStore) and padded like the batch."""
+
+    def __init__(self, collate: Any, store: Any) -> None:
+        self.collate, self.store = collate, store
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        rows = [e.pop(ROW) for e in examples]
+        batch = self.collate(examples)
+        ids = batch["input_ids"]  # (B, T) or (B, C, T)
+        batch["features"] = self.store.gather(rows, ids.shape[-1], ids.shape[1] if ids.dim() == 3 else 1)
+        return batch

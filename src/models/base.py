@@ -5,16 +5,30 @@ step and metrics (src/tasks/<task>/module.py)."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import lightning as L
 import torch
+from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from src.models.backbone import freeze_encoder, load_model
 from src.models.compile import compile_backbone
 from src.models.config import EncoderConfig
+from src.models.features import CachedEncoder, FrozenFeatures, base_model, encoder_replaced
 from src.models.optim import clip_gradients, configure_optimizers
+from src.models.peft import (
+    apply_lora,
+    check_combination,
+    fingerprint,
+    frozen_state,
+    lora_settings,
+    merged,
+    trained_keys,
+)
 from src.training.seeding import rng_state, set_rng_state
+from src.utils.errors import ConfigError, LoadError
 from src.utils.schema import build
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # batch keys the backbone reads
@@ -34,6 +48,9 @@ class EncoderModule(L.LightningModule):
 
     task_name: ClassVar[str]  # stored in checkpoints: eval.py refuses a checkpoint of another task
     auto_class: ClassVar[type]
+    # which encoder positions the head reads, what `model.freeze_backbone` caches: "first" (each sequence's
+    # first token: sequence-level heads) or "all" (token-level heads); a wrong "first" fails a check, not silently
+    feature_positions: ClassVar[str] = "all"
 
     def __init__(
         self,
@@ -46,11 +63,14 @@ class EncoderModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(logger=False)  # plain containers only: checkpoints load with weights_only=True
         self.settings = build(EncoderConfig, model, "model")  # the model group, typed (checked again: a checkpoint's)
+        check_combination(self.settings)
+        self.lora = lora_settings(self.settings.peft)
+        # LoRA checkpoints hold no frozen weights: the backbone always comes from `pretrained`
         self.model = load_model(
             self.auto_class,
             self.settings.pretrained,
             label_names=label_names,
-            config_dict=backbone_config,
+            config_dict=None if self.lora else backbone_config,
             config_overrides=self.config_overrides(),
             trust_remote_code=self.settings.trust_remote_code,
             revision=self.settings.revision,
@@ -59,8 +79,15 @@ class EncoderModule(L.LightningModule):
         self.hparams["backbone_config"] = self.model.config.to_dict()
         if self.settings.freeze_backbone:
             freeze_encoder(self.model)
+            base_model(self.model).eval()  # and no dropout: see train()
+            warnings.filterwarnings("ignore", r"Found \d+ module\(s\) in eval mode", category=PossibleUserWarning)
         if self.settings.gradient_checkpointing:
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.base_fingerprint: str | None = None  # of the frozen weights, as loaded (before any precision cast)
+        if self.lora:
+            self.base_fingerprint = fingerprint(frozen_state(self.model))
+            self.model = apply_lora(self.model, self.lora)
+        self.trained = {f"model.{k}" for k in trained_keys(self.model)}  # the state-dict keys checkpoints hold
         compile_backbone(self.model, self.settings.compile)
         # a plain attribute, not a buffer: FSDP mixed precision would cast a buffer to bf16
         self.class_weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
@@ -127,10 +154,30 @@ class EncoderModule(L.LightningModule):
 
         A batch without padding carries no attention_mask (see PadCollator): the backbone then runs
         unmasked attention, which skips transformers' mask preparation (a host-device sync) and lets SDPA
-        pick its fastest kernel.
+        pick its fastest kernel. A batch with `features` (a frozen encoder's cached outputs) runs the head
+        alone on them.
         """
         inputs = {k: batch[k] for k in MODEL_INPUTS if batch.get(k) is not None}
-        return self.model(**inputs)
+        if batch.get("features") is None:
+            return self.model(**inputs)
+        stub = CachedEncoder(getattr(base_model(self.model), "pooler", None))  # per call: never a submodule
+        with encoder_replaced(self.model, stub, batch["features"]):
+            return self.model(**inputs)
+
+    def train(self, mode: bool = True) -> EncoderModule:
+        """A frozen encoder stays in eval mode while the head trains: its dropout is off, so its outputs are
+        fixed (which is what makes them cacheable) and the cached and uncached paths train the same."""
+        super().train(mode)
+        if self.settings.freeze_backbone:
+            base_model(self.model).eval()
+        return self
+
+    def feature_source(self) -> FrozenFeatures | None:
+        """With `model.freeze_backbone` and `model.cache_features`: what the data module calls for each split's
+        cached encoder outputs (TokenizedDataModule.attach_features); else None."""
+        if not (self.settings.freeze_backbone and self.settings.cache_features):
+            return None
+        return FrozenFeatures(self.model, self.feature_positions, self.forward)
 
     def log_lr(self) -> None:
         """Learning rate, at logging steps only (logging a Python float copies it to the device: a sync)."""
@@ -149,13 +196,65 @@ class EncoderModule(L.LightningModule):
         """Clip by global norm on every strategy (FSDP needs its own clip_grad_norm_, see clip_gradients)."""
         clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
+    def setup(self, stage: str) -> None:
+        sharded = isinstance(self.trainer.strategy, (FSDPStrategy, DeepSpeedStrategy))
+        if sharded and self.feature_source() is not None:
+            raise ConfigError(
+                f"model.freeze_backbone with model.cache_features and {type(self.trainer.strategy).__name__} "
+                "(trainer.strategy): the cache runs the encoder outside the sharded forward. Fix: trainer=ddp (a "
+                "frozen encoder needs no sharding of gradients or optimizer state) or model.cache_features=false."
+            )
+        if self.lora and sharded:
+            raise ConfigError(
+                f"model.peft with {type(self.trainer.strategy).__name__} (trainer.strategy): LoRA checkpoints "
+                "keep only the adapters and the head, which sharded checkpoints do not support here. Fix: trainer=ddp "
+                "(LoRA's gradients and optimizer state are small) or model.peft=null."
+            )
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["task"] = self.task_name
         checkpoint["rng_states"] = rng_state()
+        if self.lora:  # the frozen backbone is not written: it is `pretrained`, identified by its fingerprint
+            state = checkpoint["state_dict"]
+            frozen = [k for k in state if k.startswith("model.") and k not in self.trained]
+            for k in frozen:
+                del state[k]
+            checkpoint["peft"] = {"base_fingerprint": self.base_fingerprint, "frozen_keys": len(frozen)}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "rng_states" in checkpoint:
             set_rng_state(checkpoint["rng_states"])
+        if self.lora or "peft" in checkpoint:
+            self.restore_frozen(checkpoint)
+
+    def restore_frozen(self, checkpoint: dict) -> None:
+        """Fill a LoRA checkpoint's state dict with this module's frozen weights (loaded from `pretrained`), once
+        their fingerprint matches the one recorded: loading stays strict, so a missing trained key still fails."""
+        record = checkpoint.get("peft")
+        if record is None or not self.lora:
+            written, now = ("without", "with") if record is None else ("with", "without")
+            raise LoadError(
+                f"The checkpoint was written {written} model.peft and this module is built {now} it: their weights "
+                "differ in kind (full vs adapters + head). Fix: load it with the model.peft settings it was trained "
+                "with (a resume cannot change model.peft)."
+            )
+        if record["base_fingerprint"] != self.base_fingerprint:
+            raise LoadError(
+                f"model.pretrained={self.settings.pretrained!r} is not the backbone this LoRA checkpoint was trained "
+                f"on: its frozen weights have fingerprint {self.base_fingerprint}, the checkpoint's base "
+                f"{record['base_fingerprint']}. A LoRA checkpoint holds only the adapters and the head; the rest "
+                "comes from model.pretrained. Fix: point model.pretrained (and model.revision) to the exact weights "
+                "the run started from."
+            )
+        state = checkpoint["state_dict"]
+        for k, v in self.state_dict().items():
+            if k.startswith("model.") and k not in self.trained:
+                state.setdefault(k, v)
+
+    def merge_adapters(self) -> None:
+        """Fold LoRA adapters into the backbone's weights: `self.model` becomes the plain Hugging Face model,
+        which export saves with save_pretrained. One way: for the module export loads, not one that trains on."""
+        self.model = merged(self.model)
 
     def export_state(self) -> dict[str, torch.Tensor]:
         """The exported model's weights, a CPU copy (a task may rewrite it: regression folds its target

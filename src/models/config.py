@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from src.utils.schema import key
+from src.utils.schema import build, key
 
 COMPILE_MODES = (False, True, "layers", "model")
 ATTENTION = (None, "sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
@@ -21,12 +21,29 @@ def _compile(value: Any) -> str | None:
     return None if value in COMPILE_MODES else "not an allowed value"
 
 
+def _peft(value: Any) -> str | None:
+    """null, "lora" (the group's defaults) or a mapping of LoRA keys, each checked by the LoRA schema (its
+    ConfigError names the key and the fix)."""
+    if value is None or value == "lora":
+        return None
+    if not isinstance(value, dict):
+        return "not null, lora or a mapping of LoRA keys"
+    build(LoraConfig, value, "model.peft")
+    return None
+
+
+def _dropout(value: Any) -> str | None:
+    return None if 0 <= value < 1 else "out of range"
+
+
 @dataclass
 class EncoderConfig:
     """`model.*`: every backbone (model=bert|distilbert|roberta, or model.pretrained=<any encoder>)."""
 
     # the optimizer and schedule groups merge over this schema's own null values, hence _self_ first
-    defaults: list = key(factory=lambda: ["_self_", {"optimizer": "adamw"}, {"scheduler": "linear"}])
+    defaults: list = key(
+        factory=lambda: ["_self_", {"optimizer": "adamw"}, {"scheduler": "linear"}, {"peft": None}]
+    )  # peft: no option by default; model/peft=lora selects configs/model/peft/lora.yaml
     pretrained: str = key(help="hub id or local dir holding config.json, weights and tokenizer files")
     tokenizer: str | None = key(None, "null = the tokenizer stored with `pretrained`")
     revision: str | None = key(None, "hub branch/tag/commit to pin")
@@ -38,7 +55,22 @@ class EncoderConfig:
     attn_implementation: str | None = key(
         "sdpa", "PyTorch scaled-dot-product attention (flash/memory-efficient kernels), or eager", choices=ATTENTION
     )
-    freeze_backbone: bool = key(False, "true: train only the task head (and BERT's pooler) on a frozen encoder")
+    freeze_backbone: bool = key(
+        False, "true: train only the task head (and BERT's pooler) on a frozen encoder; not with model.peft"
+    )
+    cache_features: bool = key(
+        True,
+        "with freeze_backbone: compute the frozen encoder's outputs once per split (cached on disk next to the "
+        "tokenized data) and train the head on them; false = run the encoder every step (the same metrics)",
+        safe=True,
+    )
+    peft: Any = key(
+        None,
+        "parameter-efficient fine-tuning: null = every weight trains; lora (model/peft=lora [model.peft.r=16]) = "
+        "LoRA adapters on the attention's query and value projections + the whole task head, the rest frozen",
+        check=_peft,
+        allowed="null, lora or the model.peft.* keys of LoRA",
+    )
     class_weights: Any = key(
         None,
         "null | balanced | [w0, w1, ...]: per-class loss weights for imbalanced labels",
@@ -98,8 +130,29 @@ class ScheduleConfig:
     warmup_steps: int | None = key(None, "a fixed number of warmup steps instead of the ratio", ge=0)
 
 
+@dataclass
+class LoraConfig:
+    """`model.peft.*` of model/peft=lora: low-rank adapters (Hu et al. 2021) trained in place of the backbone."""
+
+    r: int = key(8, "rank of each adapter: the update of a weight W is B @ A with A: r x in, B: out x r", ge=1)
+    alpha: float = key(16.0, "scale of the update: B @ A is multiplied by alpha / r", gt=0)
+    dropout: float = key(
+        0.0,
+        "dropout on each adapter's input (training only); on CPU each adapter's mask costs as much as the adapter",
+        check=_dropout,
+        allowed="a number in [0, 1)",
+    )
+    target_modules: list[str] | None = key(
+        None,
+        "names (or dotted suffixes) of the linear layers that get adapters; null = the query and value projections "
+        "of the backbone's model_type (bert/roberta/xlm-roberta/electra: query, value; distilbert: q_lin, v_lin; "
+        "deberta-v2: query_proj, value_proj); e.g. [query, key, value, attention.output.dense] for all four",
+    )
+
+
 SCHEMAS = {
     "model/_encoder": EncoderConfig,
     "model/optimizer/_adamw": AdamWConfig,
     "model/scheduler/_warmup": ScheduleConfig,
+    "model/peft/_lora": LoraConfig,
 }

@@ -188,7 +188,11 @@ def best_score(trainer: L.Trainer) -> float | None:
 
 def export_huggingface(module: Any, tokenizer: PreTrainedTokenizerBase, out_dir: str | Path) -> Path:
     """save_pretrained of the module's model (safetensors, id2label, problem_type, config.finetune) + tokenizer:
-    loadable by `transformers.pipeline` and src/predict.py. Weights holding NaN/inf are not exported."""
+    loadable by `transformers.pipeline` and src/predict.py. Weights holding NaN/inf are not exported.
+
+    LoRA adapters are merged into the weights first (in place: `module` is the copy export loaded), so the
+    directory is a plain model, without peft files, for every reader."""
+    module.merge_adapters()
     state = module.export_state()
     broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:

@@ -36,3 +36,30 @@ def test_ddp_inside_a_multirun_with_exact_test_metrics(tiny: dict, sentiment_dir
     assert single["test/acc"] == ddp_test
     correct = round(single["test/acc"] * 199)
     assert single["test/acc"] == pytest.approx(correct / 199, abs=1e-6)  # a count out of 199 examples, not 200
+
+
+@pytest.mark.slow
+def test_ddp_with_lora_adapters(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
+    """model/peft=lora under DDP (gloo, 2 ranks): the adapters train, checkpoints hold only the adapters and the head,
+    a single-process eval of the best checkpoint (base weights from model.pretrained) reproduces the DDP test, and
+    the export is a plain model directory."""
+    import torch
+
+    from src.eval import evaluate
+
+    run = tmp_path / "run"
+    run_cli(
+        "train", *tiny_overrides(tiny["bert"], sentiment_dir, *DDP, "trainer.max_epochs=1", "model/peft=lora"),
+        "data.max_samples.test=199", "model.optimizer.lr=1e-2", "callbacks.reports=null", f"hydra.run.dir={run}",
+        timeout=240,
+    )  # fmt: skip
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "ok"
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    saved = torch.load(best, map_location="cpu", weights_only=True)
+    assert saved["peft"]["frozen_keys"] > 0 and all(".lora_" in k or "classifier" in k or "pooler" in k
+                                                    for k in saved["state_dict"])  # fmt: skip
+    assert any(v.abs().sum() > 0 for k, v in saved["state_dict"].items() if "lora_B" in k)  # zero at start: trained
+    single = evaluate(compose_config([f"ckpt_path={best}", "logger=none", "trainer=cpu"], "eval", output_dir=tmp_path))
+    assert single["test/acc"] == result["test"]
+    assert (run / "hf_model" / "model.safetensors").is_file() and not list((run / "hf_model").glob("adapter*"))

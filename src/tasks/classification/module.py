@@ -71,6 +71,7 @@ class ClassificationModule(EncoderModule):
 
     task_name = "classification"
     auto_class = AutoModelForSequenceClassification
+    feature_positions = "first"  # the head reads each sequence's first token (BERT: through its pooler)
 
     def __init__(
         self,

@@ -48,6 +48,7 @@ class MultipleChoiceModule(EncoderModule):
 
     task_name = "multiple_choice"
     auto_class = AutoModelForMultipleChoice
+    feature_positions = "first"  # each choice's first token (through the pooler where the backbone has one)
 
     def __init__(
         self,
