@@ -17,7 +17,8 @@ What is measured, the same way on both sides: the steady state. The first `--war
 context, allocator, torch.compile) are timed apart ("warm-up s"); the clock then runs from the start of the
 first counted step to the end of training, read after torch.cuda.synchronize() on a GPU. Real and computed
 (B x T) tokens come from one forward pre-hook on the model; MFU from src/training/flops.py (model FLOPs of
-the computed tokens / time / device peak).
+the computed tokens, 3x the forward's / time / device peak). The peak: --peak-tflops, else the GPU table, else
+on CPU the attainable matmul FLOP/s benchmarks/bench_mfu.py measured on this machine (--mfu-json).
 
     python benchmarks/bench_train.py --data ../shared/data/imdb --model <minilm dir> --samples 4096 \\
         --max-length 256 --variants template,template_compile,hf_trainer --out docs/bench_cpu
@@ -109,11 +110,14 @@ class Clock:
 
 
 def device_peak(args: argparse.Namespace) -> float | None:
-    """Peak FLOP/s: --peak-tflops, else the device table (CUDA); none on CPU."""
+    """Peak FLOP/s: --peak-tflops, else the device table (CUDA), else bench_mfu.py's measured CPU peak."""
     if args.peak_tflops:
         return args.peak_tflops * 1e12
     if args.device != "cuda":
-        return None
+        from benchmarks.bench_mfu import measured_peak
+
+        peak = measured_peak(args.mfu_json, "bf16" if args.precision == "bf16" else "fp32")
+        return peak * 1e12 if peak else None
     import torch
 
     from src.training.flops import device_peak_tflops
@@ -144,8 +148,8 @@ def template_timer(warmup: int, device: str) -> Any:
 
 
 def run_template(args: argparse.Namespace, data_dir: Path, variant: str, batch_size: int) -> dict:
-    from src.train import train
     from src.cli import compose_config  # the composition the CLI does
+    from src.train import train
 
     overrides = [
         "model=bert", f"model.pretrained={args.model}", f"data.path={data_dir}", "logger=none", "test=false",
@@ -227,6 +231,7 @@ def make_subset(imdb_dir: Path, samples: int, seed: int, out: Path) -> Path:
 COLUMNS = [
     ("samples_per_s", "samples/s"), ("tokens_per_s", "tokens/s"), ("padding_efficiency", "padding eff."),
     ("step_ms", "ms/step"), ("mfu", "MFU"), ("warmup_s", "warm-up s"), ("peak_memory_gb", "peak mem GB"),
+    ("load", "load avg"),
 ]  # fmt: skip
 
 
@@ -239,6 +244,9 @@ def table(results: dict[str, dict]) -> str:
         cells = []
         for column, _ in COLUMNS:
             value = r.get(column)
+            if isinstance(value, str):  # the load average: no ratio
+                cells.append(value)
+                continue
             ratio = f" ({value / base[column]:.2f}x)" if base and value and base.get(column) else ""
             cells.append("n/a" if value is None else (f"{value:.1%}" if column == "mfu" else f"{value:.3g}") + ratio)
         lines.append(f"| {variant} | {batch} | " + " | ".join(cells) + " |")
@@ -258,11 +266,13 @@ def run_child(args: argparse.Namespace, subset: Path, variant: str, batch: int) 
         str(batch),
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), "PYTHONPATH": str(ROOT)}
+    load = os.getloadavg()[0]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         sys.exit(f"{variant}@{batch} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    return json.loads(line[len("RESULT ") :])
+    # the machine's 1-minute load average before and after the variant: other work slows what is measured
+    return {**json.loads(line[len("RESULT ") :]), "load": f"{load:.1f}-{os.getloadavg()[0]:.1f}"}
 
 
 def main() -> None:
@@ -278,6 +288,11 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--precision", choices=["32", "bf16"], default="32")
     parser.add_argument("--peak-tflops", type=float, help="device peak for MFU (default: the table for GPUs)")
+    parser.add_argument(
+        "--mfu-json",
+        default=str(ROOT / "docs" / "bench_mfu.json"),
+        help="CPU: the attainable peak benchmarks/bench_mfu.py measured (its fp32 or bf16 figure)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default=str(ROOT / "docs" / "bench"), help="prefix of the .json/.md outputs")
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant in this process
@@ -294,8 +309,10 @@ def main() -> None:
 
     subset = make_subset(Path(args.data), args.samples, args.seed, Path(tempfile.mkdtemp()) / "imdb-subset")
     precision = "bf16" if args.precision == "bf16" else "fp32"
+    peak = device_peak(args)
     setting = (f"{Path(args.model).name}, {args.samples} IMDB reviews, max_length {args.max_length}, {args.device}, "
-               f"{precision}, {args.warmup_steps} warm-up steps timed apart")  # fmt: skip
+               f"{precision}, {args.warmup_steps} warm-up steps timed apart; MFU against "
+               f"{f'{peak / 1e12:.3f} TFLOP/s' if peak else 'no peak (n/a)'}")  # fmt: skip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results = {}

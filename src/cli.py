@@ -124,6 +124,9 @@ class PredictConfig(Settings, InferenceConfig):
         "torch", "torch | onnx (runs <model_dir>/model.onnx, written by src/export.py)", choices=("torch", "onnx")
     )
     onnx_path: str | None = key(None, "backend=onnx: another .onnx file than <model_dir>/model.onnx")
+    quantized: bool = key(
+        False, "backend=onnx: run the int8 model <model_dir>/model.int8.onnx (src/export.py quantize=int8)"
+    )
     device: str = key("auto", "auto (cuda when available) | cpu | cuda", choices=("auto", "cpu", "cuda"))
     threads: int | None = key(None, "CPU threads of torch / onnxruntime; null = the library default", ge=1)
     progress: bool = key(True, "a progress bar while predicting a file")
@@ -136,6 +139,18 @@ class ExportConfig(InferenceConfig):
     opset: int = key(18, "ONNX opset of the graph (18 = the torch 2.13 exporter's own)", ge=7)
     tolerance: float = key(
         1e-4, "parity check: the largest |PyTorch - onnxruntime| output allowed, else the file is deleted", gt=0
+    )
+    quantize: str | None = key(
+        None,
+        "int8: also write <output stem>.int8.onnx (dynamic int8 weights, onnxruntime) and compare its validation "
+        "metrics with fp32's",
+        choices=("int8",),
+        allowed="null or 'int8'",
+    )
+    ckpt_path: str | None = key(
+        None,
+        "quantize=int8: the checkpoint whose validation split the int8 and fp32 models are scored on; null = "
+        "<model_dir>/../checkpoints/best-*.ckpt, else last.ckpt",
     )
 
 

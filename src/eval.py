@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -39,6 +40,10 @@ from src.utils.errors import ConfigError, DataError, strip_verbose_flag, user_er
 from src.utils.instantiate import instantiate_group
 from src.utils.log import get_logger, quiet_libraries
 
+if TYPE_CHECKING:
+    from src.data.base import TokenizedDataModule
+    from src.tasks.base import Task
+
 log = get_logger("eval")
 prepare()  # config schemas, resolvers, config errors as user errors: before Hydra composes
 
@@ -49,18 +54,54 @@ def overrides() -> list:
     return OverridesParser.create().parse_overrides(list(given))
 
 
+def saved_data(checkpoint: dict) -> tuple[DictConfig, int] | None:
+    """The data config and seed the checkpoint's run trained with (None: the checkpoint records none)."""
+    saved = checkpoint.get("datamodule_hyper_parameters")
+    return (OmegaConf.create(saved["data"]), saved["seed"]) if saved else None
+
+
 def data_config(cfg: DictConfig, checkpoint: dict) -> tuple[DictConfig, int]:
     """The data config and seed the checkpoint was trained with, under this command's overrides."""
-    saved = checkpoint.get("datamodule_hyper_parameters")
+    saved = saved_data(checkpoint)
     parsed = overrides()
     if not saved or any(o.key_or_group == "data" for o in parsed):
         return cfg.data, cfg.seed
-    data = OmegaConf.create(saved["data"])
+    data, seed = saved
     for o in parsed:
         if o.key_or_group.startswith("data."):
             OmegaConf.update(data, o.key_or_group.removeprefix("data."), o.value(), force_add=True)
-    seed = cfg.seed if any(o.key_or_group == "seed" for o in parsed) else saved["seed"]
+    seed = cfg.seed if any(o.key_or_group == "seed" for o in parsed) else seed
     return data, seed
+
+
+def checkpoint_datamodule(
+    task: Task,
+    checkpoint: dict,
+    data: DictConfig,
+    seed: int,
+    *,
+    tokenizer: str,
+    cache_dir: str,
+    stage: str,
+    trust_remote_code: bool = False,
+    tokenizer_key: str = "tokenizer",
+) -> TokenizedDataModule:
+    """The checkpoint's data module (its run's `data` config and `seed`) prepared and set up for `stage`, its
+    labels checked against the checkpoint's: what eval.py tests on and export.py scores the ONNX models on."""
+    L.seed_everything(seed, workers=True)
+    datamodule = task.datamodule(
+        data, tokenizer=tokenizer, cache_dir=cache_dir, seed=seed, trust_remote_code=trust_remote_code,
+        tokenizer_key=tokenizer_key,
+    )  # fmt: skip
+    datamodule.prepare_data()
+    datamodule.setup(stage)
+    labels = checkpoint["hyper_parameters"].get("label_names")
+    if datamodule.label_names != labels:
+        raise ConfigError(
+            f"The data's labels {datamodule.label_names} differ from the checkpoint's {labels}. "
+            "Fix: data.label_names=<the checkpoint's names, in order>."
+        )
+    return datamodule
 
 
 def checkpoint_task(cfg: DictConfig, checkpoint: dict, ckpt_path: str) -> str:
@@ -99,20 +140,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     task = get_task(checkpoint_task(cfg, checkpoint, ckpt_path))
     hparams = checkpoint["hyper_parameters"]
     data, seed = data_config(cfg, checkpoint)
-    L.seed_everything(seed, workers=True)
     trust = cfg.trust_remote_code  # this command's choice, never the checkpoint's
     STOP.stage = "data preparation"
-    datamodule = task.datamodule(
-        data, tokenizer=tokenizer_source(cfg, checkpoint), cache_dir=cfg.paths.cache_dir, seed=seed,
-        trust_remote_code=trust, tokenizer_key="tokenizer",
+    datamodule = checkpoint_datamodule(
+        task, checkpoint, data, seed, tokenizer=tokenizer_source(cfg, checkpoint), cache_dir=cfg.paths.cache_dir,
+        stage="test", trust_remote_code=trust,
     )  # fmt: skip
-    datamodule.prepare_data()
-    datamodule.setup("test")
-    if datamodule.label_names != hparams.get("label_names"):
-        raise ConfigError(
-            f"The data's labels {datamodule.label_names} differ from the checkpoint's {hparams.get('label_names')}. "
-            "Fix: data.label_names=<the checkpoint's names, in order>."
-        )
     model = {**hparams["model"], "trust_remote_code": trust, "compile": False}
     del checkpoint  # the module below reads it again, weights only
     module = task.load_module(ckpt_path, model=model)

@@ -4,6 +4,7 @@
     python src/predict.py model_dir=<pair model> text="A man is playing a guitar." text_pair="A man plays music."
     python src/predict.py model_dir=<run>/hf_model input=reviews.csv output=predictions.jsonl
     python src/predict.py model_dir=<run>/hf_model input=news.txt backend=onnx long_text=window
+    python src/predict.py model_dir=<run>/hf_model input=reviews.csv backend=onnx quantized=true   # model.int8.onnx
     python src/predict.py model_dir=<run>/hf_model input=pairs.csv text_column=premise text_pair_column=hypothesis
 
 The task comes from the model's config.json, and with it the input fields (`<field>=<value>` on the command
@@ -59,6 +60,7 @@ def build_predictor(cfg: DictConfig, task: Any = None, config: Any = None) -> Pr
         onnx_path=cfg.onnx_path,
         threads=cfg.threads,
         settings=settings,
+        quantized=cfg.quantized,
     )
 
 
@@ -150,9 +152,10 @@ def predict(cfg: DictConfig) -> list[dict]:
     write_jsonl(records, output)
     errors = sum("error" in r for r in records)
     log.info(
-        "%s: %d inputs in %.1f s (%.1f inputs/s, backend=%s, device=%s); %d answered with an error record%s.",
-        predictor.task.name, len(texts), seconds, len(texts) / max(seconds, 1e-9), cfg.backend, predictor.device,
-        errors, f"; predictions in {output}" if output else "",
+        "%s: %d inputs in %.1f s (%.1f inputs/s, backend=%s, model=%s (%s), device=%s); %d answered with an error "
+        "record%s.", predictor.task.name, len(texts), seconds, len(texts) / max(seconds, 1e-9), cfg.backend,
+        predictor.model_file, predictor.precision, predictor.device, errors,
+        f"; predictions in {output}" if output else "",
     )  # fmt: skip
     return records
 

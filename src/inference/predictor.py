@@ -168,6 +168,7 @@ class Predictor:
         onnx_path: str | Path | None = None,
         threads: int | None = None,
         settings: Settings | None = None,
+        quantized: bool = False,
     ) -> None:
         self.model_dir = str(model_dir)
         self.config = config or load_config(self.model_dir)
@@ -188,26 +189,44 @@ class Predictor:
             raise ConfigError(f"max_length={self.max_length} leaves {self.budget} tokens besides the special tokens.")
         task.check_settings(self.settings, self.budget, self.info)
         self.device = resolve_device(device)
-        self.forward = self._backend(backend, onnx_path, threads)
+        # which model runs: its file (the model dir for PyTorch) and precision (fp32, or int8 for a quantized ONNX)
+        self.model_file, self.precision = Path(self.model_dir), "fp32"
+        self.forward = self._backend(backend, onnx_path, threads, quantized)
         self.collate = PadCollator(self.tokenizer.pad_token_id)
 
-    def _backend(self, backend: str, onnx_path: str | Path | None, threads: int | None) -> Backend:
+    def _backend(self, backend: str, onnx_path: str | Path | None, threads: int | None, quantized: bool) -> Backend:
         if threads:
             torch.set_num_threads(threads)
+        if backend not in ("torch", "onnx"):
+            raise ConfigError(f"backend={backend!r}: use torch or onnx.")
+        if quantized and backend != "onnx":
+            raise ConfigError("quantized=true runs the int8 ONNX model (onnxruntime). Fix: add backend=onnx.")
         if backend == "torch":
             return TorchBackend(load_model(self.model_dir, self.task.auto_class), self.device, list(self.io.outputs))
-        if backend != "onnx":
-            raise ConfigError(f"backend={backend!r}: use torch or onnx.")
-        path = Path(onnx_path) if onnx_path else Path(self.model_dir) / "model.onnx"
-        if not path.is_file():
-            raise MissingError(
-                f"backend=onnx: {path} does not exist. Fix: python src/export.py model_dir={self.model_dir}"
-                + (f" output={path}" if onnx_path else "")
-                + " (or backend=torch)."
-            )
         from src.inference.onnx_export import OnnxSession
 
-        return OnnxSession(path, self.device, threads)
+        session = OnnxSession(self._onnx_file(onnx_path, quantized), self.device, threads)
+        if quantized and session.precision != "int8":
+            raise ConfigError(
+                f"quantized=true: {session.path} is a {session.precision} model, not one written by src/export.py "
+                "quantize=int8. Fix: onnx_path=<its .int8.onnx file>, or quantized=false."
+            )
+        self.model_file, self.precision = session.path, session.precision
+        return session
+
+    def _onnx_file(self, onnx_path: str | Path | None, quantized: bool) -> Path:
+        """`onnx_path`, else <model_dir>/model.onnx (model.int8.onnx when quantized); a missing one says how to
+        make it."""
+        name = "model.int8.onnx" if quantized else "model.onnx"
+        path = Path(onnx_path) if onnx_path else Path(self.model_dir) / name
+        if path.is_file():
+            return path
+        output = f" output={path.with_name(path.name.replace('.int8.onnx', '.onnx'))}" if onnx_path else ""
+        flag, where = (" quantize=int8", "backend=onnx quantized=false") if quantized else ("", "backend=torch")
+        raise MissingError(
+            f"backend=onnx{' quantized=true' if quantized else ''}: {path} does not exist. "
+            f"Fix: python src/export.py model_dir={self.model_dir}{output}{flag} (or {where})."
+        )
 
     # ------------------------------------------------------------------ batching
     def run(self, sequences: list[dict[str, Any]], owners: list[int], bar: tqdm | None = None) -> list[Outputs]:
