@@ -22,7 +22,7 @@ from src.models.features import CachedEncoder, base_model, cached_features, enco
 from src.tasks.classification.module import ClassificationModule
 from src.tasks.question_answering.module import QuestionAnsweringModule
 from src.utils.errors import ConfigError
-from tests.conftest import run_cli, tiny_overrides
+from tests.conftest import tiny_overrides
 
 HEADS = [  # the head class, the positions it reads, the shape of its input ids
     (AutoModelForSequenceClassification, "first", (3, 9)),
@@ -125,18 +125,23 @@ def _metrics(run: Path) -> dict[str, float]:
 
 
 def test_frozen_training_on_cached_features_gives_the_uncached_metrics(
-    tiny: dict, sentiment_dir: Path, tmp_path: Path
+    tiny: dict, sentiment_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The same frozen run with the encoder's outputs cached and run every step: the same metrics, class weights
     included; the cache lands next to the tokenized data and a second run reuses it."""
+    from src.train import train
+    from tests.conftest import compose_config
+
     common = ("model.freeze_backbone=true", "model.class_weights=balanced", "trainer.max_epochs=2", "logger=csv",
               "model.optimizer.lr=1e-2", "callbacks.reports=null", "export=false")  # fmt: skip
     runs = {}
     for cache in ("true", "false"):
         runs[cache] = tmp_path / cache
-        proc = run_cli("train", *tiny_overrides(tiny["bert"], sentiment_dir, *common), f"model.cache_features={cache}",
-                       f"hydra.run.dir={runs[cache]}")  # fmt: skip
-        assert ("Computing the frozen encoder's outputs once" in proc.stdout + proc.stderr) == (cache == "true")
+        caplog.clear()
+        with caplog.at_level("INFO", logger="src.models.features"):
+            overrides = [*tiny_overrides(tiny["bert"], sentiment_dir, *common), f"model.cache_features={cache}"]
+            train(compose_config(overrides, output_dir=runs[cache]))
+        assert ("Computing the frozen encoder's outputs once" in caplog.text) == (cache == "true")
     cached, uncached = _metrics(runs["true"]), _metrics(runs["false"])
     assert cached.keys() == uncached.keys() and "test/acc" in cached and "val/loss" in cached
     for name, value in uncached.items():  # the same predictions (one flipped would move acc/F1 by >= 5e-3); the
