@@ -62,12 +62,8 @@ def test_values_out_of_range_and_added_keys_fail_before_any_work(override: str, 
 
 
 def test_the_command_line_shows_the_key_and_the_fix_and_exits_2(tmp_path: Path) -> None:
-    """A wrong type on the command line, and a misspelt key in a user's own YAML file (found through
-    hydra.searchpath): the message, no traceback, exit 2."""
-    proc = run_cli("train", "data.batch_size=abc", f"hydra.run.dir={tmp_path / 'a'}", expect_ok=False)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "Error: data.batch_size='abc': not of the right type" in proc.stderr
-    assert "Fix: data.batch_size=<an integer >= 1>" in proc.stderr
+    """A misspelt key in a user's own YAML file (found through hydra.searchpath), as a user runs it: the message,
+    no traceback, exit 2 (wrong types and ranges give their messages through the same path: the tests above)."""
     mine = tmp_path / "configs" / "data"
     mine.mkdir(parents=True)
     (mine / "mine.yaml").write_text("# my data: python src/train.py data=mine\ndefaults:\n  - _text\n  - _self_\n\n"

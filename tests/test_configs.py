@@ -154,6 +154,7 @@ def test_misspelt_model_key_fails_before_any_work(tmp_path: Path) -> None:
         train(compose_config(["+model.freeze_bakbone=true"], output_dir=tmp_path))
 
 
+@pytest.mark.slow  # debug=fdr and debug=limit run in most CLI tests of the fast suite
 @pytest.mark.parametrize("debug", options("debug"))
 def test_every_debug_config_runs(debug: str, tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
     from src.train import train

@@ -14,6 +14,7 @@ from tests.conftest import compose_config, run_cli, tiny_overrides
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 
 
+@pytest.mark.slow  # two DDP ranks per job, 26 s on 2 cores: make test-all
 def test_ddp_inside_a_multirun_with_exact_test_metrics(tiny: dict, sentiment_dir: Path, tmp_path: Path) -> None:
     from src.eval import evaluate
 

@@ -60,7 +60,9 @@ def test_divergence_stops_fails_and_exports_nothing(tiny: dict, sentiment_dir: P
         assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()), ckpt
 
 
-@pytest.mark.parametrize("name", ["SIGTERM", pytest.param("SIGINT", marks=pytest.mark.slow)])
+# a real signal from outside, CLI process; the fast suite covers every stage's signal in process (test_stop.py)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
 def test_signal_saves_a_resumable_checkpoint_and_exits_nonzero(
     name: str, tiny: dict, sentiment_dir: Path, tmp_path: Path
 ) -> None:
