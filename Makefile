@@ -11,7 +11,7 @@ install:  ## install torch (CPU build; set TORCH= for another), the project (edi
 	$(PYTHON) -m pip install $(TORCH)
 	$(PYTHON) -m pip install -e ".[dev,sweep,onnx]"
 
-test:  ## fast offline test suite (tiny models, synthetic data; ~4.5 min on 2 CPU cores, 2 pytest workers)
+test:  ## fast offline test suite (tiny models, synthetic data; ~4.7 min on 2 CPU cores, 2 pytest workers)
 	$(PYTHON) -m pytest -m "not slow" -q -n 2 --dist worksteal
 
 test-all:  ## every test, including the ones marked slow
