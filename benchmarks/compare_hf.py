@@ -179,7 +179,10 @@ def run_template(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def logits_scorer(cfg: DictConfig, dm: ClassificationDataModule, backbone_config: dict) -> ClassificationModule:
     """The template's ClassificationModule, fed logits instead of batches: its eval_step and end_epoch (losses,
     torchmetrics objects, multi-label thresholds) score the Trainer's predictions, so both sides share one
-    metric code. No target normalisation: the Trainer's model predicts raw targets."""
+    metric code. No target normalisation: the Trainer's model predicts raw targets. No adapters either
+    (`model.peft` of a LoRA comparison): a scorer needs no weights of its own."""
+    from types import SimpleNamespace
+
     import torch
 
     from src.tasks import get_task
@@ -187,15 +190,16 @@ def logits_scorer(cfg: DictConfig, dm: ClassificationDataModule, backbone_config
     from src.utils.schema import plain
 
     class LogitsScorer(ClassificationModule):
-        def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-            return batch["logits"]
+        def forward(self, batch: dict[str, torch.Tensor]) -> SimpleNamespace:  # what loss_and_logits reads
+            return SimpleNamespace(logits=batch["logits"])
 
         def log_dict(self, scores: dict, **_: Any) -> None:  # end_epoch's output, kept instead of logged
             self.scores = {k: float(v) for k, v in scores.items()}
 
     model_args = {k: v for k, v in dm.model_args(None).items() if k not in ("target_mean", "target_std")}
     options = get_task(cfg.task.name).options(plain(cfg.task))
-    return LogitsScorer(model=plain(cfg.model), **model_args, **options, backbone_config=backbone_config)
+    model = {**plain(cfg.model), "peft": None}
+    return LogitsScorer(model=model, **model_args, **options, backbone_config=backbone_config)
 
 
 def score(scorer: ClassificationModule, stage: str, logits: Any, labels: Any) -> dict[str, float]:

@@ -34,7 +34,8 @@ def test_both_sides_report_the_same_test_metrics(tiny: dict, tmp_path: Path) -> 
 
     results = json.loads(Path(f"{out}.json").read_text())["results"]
     template, hf = results["template"], results["hf_trainer"]
-    assert set(template["test"]) == set(hf["test"]) == {"test/acc", "test/f1", "test/auroc", "test/loss"}
+    per_class = {"test/agree/f1", "test/disagree/f1"}  # single-label runs log each class's F1 (de5299f)
+    assert set(template["test"]) == set(hf["test"]) == {"test/acc", "test/f1", "test/auroc", "test/loss", *per_class}
     assert template["rows"] == hf["rows"] == {"train": 86, "validation": 10, "test": 32}  # val: ceil(10% of 96)
     for side in (template, hf):
         assert side["monitor"] == "val/acc" and side["best_val"] is not None

@@ -103,35 +103,11 @@ def lora_model(cfg: Any, info: dict) -> Any:
     return get_peft_model(model, config)
 
 
-def logits_scorer(cfg: Any, dm: Any, backbone_config: dict) -> Any:
-    """The template's ClassificationModule fed the Trainer's logits: its eval_step/end_epoch score them, so both
-    sides share one metric code (compare_hf.py's idea; its forward returns what the module's loss reads)."""
-    from types import SimpleNamespace
-
-    import torch
-
-    from src.tasks import get_task
-    from src.tasks.classification.module import ClassificationModule
-    from src.utils.schema import plain
-
-    class LogitsScorer(ClassificationModule):
-        def forward(self, batch: dict[str, torch.Tensor]) -> SimpleNamespace:
-            return SimpleNamespace(logits=batch["logits"])
-
-        def log_dict(self, scores: dict, **_: Any) -> None:  # end_epoch's output, kept instead of logged
-            self.scores = {k: float(v) for k, v in scores.items()}
-
-    model_args = {k: v for k, v in dm.model_args(None).items() if k not in ("target_mean", "target_std")}
-    options = get_task(cfg.task.name).options(plain(cfg.task))
-    model = {**plain(cfg.model), "peft": None}  # a scorer: no adapters, no base weights needed
-    return LogitsScorer(model=model, **model_args, **options, backbone_config=backbone_config)
-
-
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Trainer + peft on the template's tokenized rows; best epoch by the template's metric, tested with its code."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
 
-    from benchmarks.compare_hf import compose, data_facts, data_module, hf_arguments, score, speed
+    from benchmarks.compare_hf import compose, data_facts, data_module, hf_arguments, logits_scorer, score, speed
     from src.tasks import get_task
 
     cfg = compose(args, workdir)
@@ -172,12 +148,14 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def markdown(args: argparse.Namespace, result: dict[str, Any]) -> str:
-    """A short report: settings, test metrics, speed."""
-    rows = [f"| best {result['monitor']} | {result['best_val']:.4f} |"]
+    """A short report: settings, test metrics, speed (a run too short to time shows "–")."""
+    from benchmarks.compare_hf import fmt
+
+    rows = [f"| best {result['monitor']} | {fmt(result['best_val'])} |"]
     rows += [f"| {k} | {v:.4f} |" for k, v in result["test"].items() if k.count("/") == 1]
     per_epoch = ", ".join(f"{e['samples_per_s']:.2f}" for e in result["epochs_clock"])
     rows += [
-        f"| train samples/s, last epoch (evaluation excluded) | {result['samples_per_s_last_epoch']:.2f} |",
+        f"| train samples/s, last epoch (evaluation excluded) | {fmt(result['samples_per_s_last_epoch'], 2)} |",
         f"| train samples/s per epoch | {per_epoch} |",
         f"| fit s (evaluation and checkpoints included) | {result['fit_s']:.1f} |",
         f"| trainable parameters | {result['trainable_parameters']:,} |",
