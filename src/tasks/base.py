@@ -114,8 +114,14 @@ class Task:
         return [Field("text", help="the text to classify")]
 
     def matches(self, config: PretrainedConfig) -> bool:
-        """Whether an exported model without our `finetune` record belongs to this task (by its head)."""
+        """Whether an exported model without our `finetune` record belongs to this task (by its head, see
+        `has_head`); generic: no model is claimed without the record."""
         return False
+
+    def has_head(self, config: PretrainedConfig) -> bool:
+        """Whether the model's architecture is this task's head: `auto_class` AutoModelForX -> a *ForX class."""
+        head = self.auto_class.__name__.removeprefix("AutoModel")
+        return any(a.endswith(head) for a in config.architectures or [])
 
     def load_tokenizer(self, source: str, key: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
         return load_tokenizer(source, trust_remote_code=trust_remote_code, key=key)

@@ -64,7 +64,7 @@ class MultipleChoiceTask(Task):
         return predict.fields(info)
 
     def matches(self, config: PretrainedConfig) -> bool:
-        return any(a.endswith("ForMultipleChoice") for a in config.architectures or [])
+        return self.has_head(config)
 
     def check_settings(self, settings: Any, budget: int, info: dict) -> None:
         predict.check_settings(settings, budget, info)

@@ -39,8 +39,7 @@ class NERTask(WordTask):
 
     def matches(self, config: PretrainedConfig) -> bool:
         labels = list((config.id2label or {}).values())
-        token_head = any(a.endswith("ForTokenClassification") for a in config.architectures or [])
-        return token_head and all(t == "O" or t.startswith(("B-", "I-")) for t in labels)
+        return self.has_head(config) and all(t == "O" or t.startswith(("B-", "I-")) for t in labels)
 
     def check_model(self, config: PretrainedConfig, labels: list[str], where: str) -> None:
         predict.check_labels(labels, where)

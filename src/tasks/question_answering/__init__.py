@@ -55,7 +55,7 @@ class QuestionAnsweringTask(Task):
         return predict.FIELDS
 
     def matches(self, config: PretrainedConfig) -> bool:
-        return any(a.endswith("ForQuestionAnswering") for a in config.architectures or [])
+        return self.has_head(config)
 
     def encode(self, predictor: Any, rows: list[dict[str, Any]]) -> Encoded:
         return predict.encode(predictor, rows)

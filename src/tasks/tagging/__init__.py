@@ -39,7 +39,7 @@ class TaggingTask(WordTask):
         return format_frame(table, "test scores per tag")
 
     def matches(self, config: PretrainedConfig) -> bool:  # a token classifier whose labels are not BIO
-        return any(a.endswith("ForTokenClassification") for a in config.architectures or [])
+        return self.has_head(config)
 
     def decode(self, predictor: Any, rows: list[dict[str, Any]], encoded: Encoded, outputs: list[Outputs]) -> list:
         return predict.decode(predictor, rows, encoded, outputs)
