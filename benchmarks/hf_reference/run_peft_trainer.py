@@ -90,7 +90,8 @@ def lora_model(cfg: Any, info: dict) -> Any:
     from peft import LoraConfig, TaskType, get_peft_model
 
     from benchmarks.compare_hf import hf_model
-    from src.models.peft import head_parameters, lora_settings, target_modules
+    from src.models.backbone import head_parameters
+    from src.models.peft import lora_settings, target_modules
     from src.utils.schema import plain
 
     model = hf_model(cfg, info)

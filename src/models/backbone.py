@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from torch import nn
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from src.utils.errors import LoadError, MissingError
@@ -102,14 +103,30 @@ def load_model(
     return model
 
 
+def head_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The task head's parameters by name: everything outside `model.base_model`, plus its `pooler` (BERT and
+    RoBERTa sequence and multiple-choice heads read its output: it is part of the head). What trains with a frozen
+    encoder (`model.freeze_backbone`) or whole beside LoRA adapters (`model.peft`)."""
+    base = getattr(model, "base_model", model)
+    inside = {id(p) for p in base.parameters()}
+    pooler = {id(p) for name, m in base.named_children() if name == "pooler" for p in m.parameters()}
+    return {n: p for n, p in model.named_parameters() if id(p) not in inside or id(p) in pooler}
+
+
+def parameter_counts(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameters of `model`."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
 def freeze_encoder(model: PreTrainedModel) -> int:
-    """Freeze embeddings and transformer layers; the task head (and BERT's pooler, part of its head) train.
+    """Freeze embeddings and transformer layers; the task head (`head_parameters`) trains.
 
     Returns the number of trainable parameters left.
     """
-    for name, param in model.base_model.named_parameters():
-        param.requires_grad = "pooler" in name
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    log.info("Frozen encoder: %s of %s parameters train (the classification head).", f"{trainable:,}", f"{total:,}")
+    head = head_parameters(model)
+    for name, param in model.named_parameters():
+        param.requires_grad = name in head
+    trainable, total = parameter_counts(model)
+    log.info("Frozen encoder: %s of %s parameters train (the task head).", f"{trainable:,}", f"{total:,}")
     return trainable

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from src.models.backbone import head_parameters, parameter_counts
 from src.models.config import LoraConfig
 from src.utils.errors import ConfigError
 from src.utils.log import get_logger
@@ -67,14 +68,6 @@ def check_combination(settings: Any) -> None:
             "adapters and the task head; freeze_backbone would train the head alone. Fix: model.freeze_backbone=false "
             "(LoRA) or model.peft=null (head only)."
         )
-
-
-def head_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The task head's parameters by name: everything outside `model.base_model`, plus its `pooler`."""
-    base = getattr(model, "base_model", model)
-    inside = {id(p) for p in base.parameters()}
-    pooler = {id(p) for name, m in base.named_children() if name == "pooler" for p in m.parameters()}
-    return {n: p for n, p in model.named_parameters() if id(p) not in inside or id(p) in pooler}
 
 
 def linear_names(model: nn.Module) -> list[str]:
@@ -123,8 +116,7 @@ def apply_lora(model: nn.Module, settings: LoraConfig) -> nn.Module:
         wrapped = peft.get_peft_model(model, config)
     for param in head.values():
         param.requires_grad = True
-    trainable = sum(p.numel() for p in wrapped.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in wrapped.parameters())
+    trainable, total = parameter_counts(wrapped)
     log.info("LoRA (r=%d, alpha=%g, dropout=%g) on %s; head trained whole: %s. %s of %s parameters train.",
              settings.r, settings.alpha, settings.dropout, ", ".join(config.target_modules), ", ".join(sorted(
                  {n.rsplit(".", 1)[0] for n in head})), f"{trainable:,}", f"{total:,}")  # fmt: skip
