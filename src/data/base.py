@@ -295,6 +295,11 @@ class TokenizedDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
+    @property
+    def eval_batch_size(self) -> int:
+        """Rows per evaluation (and feature-caching) batch: `data.eval_batch_size`, else `data.batch_size`."""
+        return self.cfg.eval_batch_size or self.cfg.batch_size
+
     def collator(self) -> PadCollator:
         return PadCollator(self.tokenizer.pad_token_id, self.cfg.pad_to_multiple_of, aligned=self.aligned)
 
@@ -308,8 +313,7 @@ class TokenizedDataModule(L.LightningDataModule):
         ds = self.splits[split].select_columns(self.batch_columns())
         collate = self.collator()
         if self._features is not None:
-            size = self.cfg.eval_batch_size or self.cfg.batch_size
-            store = self._features(split, ds, self.cache_path / "features", collate, size)
+            store = self._features(split, ds, self.cache_path / "features", collate, self.eval_batch_size)
             ds = ds.add_column(ROW, np.arange(len(ds)))
             collate = FeatureCollator(collate, store)
         workers = self.cfg.num_workers
@@ -352,10 +356,10 @@ class TokenizedDataModule(L.LightningDataModule):
 
     def _eval_loader(self, split: str) -> DataLoader:
         rank, world = self._rank_world()
-        size = self.cfg.eval_batch_size or self.cfg.batch_size
         data = self.splits[split]
         groups = column(data, self.group_column) if self.group_column else None
-        sampler = EvalBatchSampler(column(data, "length"), size, groups=groups, rank=rank, world_size=world)
+        sampler = EvalBatchSampler(column(data, "length"), self.eval_batch_size, groups=groups, rank=rank,
+                                   world_size=world)  # fmt: skip
         return self._loader(split, sampler)
 
     def val_dataloader(self) -> DataLoader:
