@@ -147,6 +147,18 @@ def test_every_experiment_runs(experiment: str, tiny: dict, tmp_path: Path) -> N
     assert "test/loss" in metrics
 
 
+def test_a_group_built_alone_resolves_interpolations_into_the_whole_config() -> None:
+    """`make demo`'s experiment points data.path and model.pretrained at ${paths.root_dir}/.demo: building the
+    typed data config from the composed node must resolve them (the node alone has no `paths`)."""
+    from src.models.config import EncoderConfig
+    from src.utils.schema import build
+
+    cfg = compose_config(["experiment=demo"])
+    data = build(get_task(cfg.task.name).datamodule_class.config_class, cfg.data, "data")
+    model = build(EncoderConfig, cfg.model, "model")
+    assert (data.path, model.pretrained) == (f"{ROOT}/.demo/sentiment", f"{ROOT}/.demo/tiny-bert")
+
+
 def test_misspelt_model_key_fails_before_any_work(tmp_path: Path) -> None:
     from src.train import train
 

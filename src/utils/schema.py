@@ -189,7 +189,9 @@ def build(schema: type, values: Mapping | DictConfig | Any, path: str) -> Any:
         values = plain(values)
     node = OmegaConf.structured(schema)
     try:
-        node = OmegaConf.merge(node, values if isinstance(values, DictConfig) else OmegaConf.create(dict(values)))
+        if isinstance(values, DictConfig):  # resolved where it stands: `${paths.root_dir}` needs the whole config
+            values = OmegaConf.to_container(values, resolve=True)
+        node = OmegaConf.merge(node, OmegaConf.create(dict(values)))
     except OmegaConfBaseException as err:
         raise translate(err, prefix) or err from None
     validate(node, prefix)
